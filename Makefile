@@ -1,0 +1,32 @@
+# `make demo`: set everything up and run the main job on the embedded default model.
+# `make test`: set everything up and run the test suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml requirements-nodeps.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# CPU torch, pinned: an open range pulls a multi-GB CUDA build.
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[train,dev]'
+	$(BIN)/python -m pip install -q --no-deps -r requirements-nodeps.txt
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/python -m model.demo
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check model indexer service tests
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) cache

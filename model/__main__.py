@@ -1,0 +1,53 @@
+"""``python -m model``: encode a caption or an image and print its top words."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import load_encoder
+from .features import load_image
+from .sparse import top_words
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m model", description=__doc__)
+    parser.add_argument("--model", default=None, help="checkpoint folder or config name")
+    parser.add_argument("--top", type=int, default=15, help="how many words to print")
+    sub = parser.add_subparsers(dest="command", required=True)
+    text = sub.add_parser("encode-text", help="top words of a caption or query")
+    text.add_argument("text", help="the caption")
+    image = sub.add_parser("encode-image", help="top words of an image")
+    image.add_argument("path", type=Path, help="image file")
+    image.add_argument("--patches", action="store_true", help="also print each patch's top word")
+    args = parser.parse_args(argv)
+
+    if args.command == "encode-text" and not args.text.strip():
+        parser.error("the text is empty")
+    if args.command == "encode-image" and not args.path.is_file():
+        parser.error(f"{args.path} is not a file")
+    model = load_encoder(args.model)
+    words = model.vocab.words
+    if args.command == "encode-text":
+        weights = model.encode_texts([args.text]).word_weights[0]
+    else:
+        out = model.encode_images([load_image(args.path)], with_patches=args.patches)
+        weights = out.word_weights[0]
+    active = int((weights > 0).sum())
+    print(f"{active} active words; top {args.top}:")
+    for word, weight in top_words(weights, words, args.top):
+        print(f"  {word:<16} {weight:.3f}")
+    if args.command == "encode-image" and args.patches:
+        assert out.patch_word_weights is not None and out.grid is not None
+        rows, cols = out.grid
+        best = out.patch_word_weights[0].argmax(dim=-1).view(rows, cols)
+        print(f"top word per patch ({rows}x{cols}):")
+        width = max(len(words[i]) for i in best.flatten().tolist())
+        for row in best.tolist():
+            print("  " + " ".join(f"{words[i]:<{width}}" for i in row))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

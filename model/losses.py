@@ -1,0 +1,57 @@
+"""Training losses over a batch of lexical vectors.
+
+Notation: ``s`` is ``(batch, vocab)`` non-negative word weights of N samples,
+``s̄_j = Σ_i s_ij / N`` the mean activation of word j.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def info_nce(similarity: torch.Tensor, temperature: float | torch.Tensor) -> torch.Tensor:
+    """Symmetric contrastive loss; row i of ``similarity`` (N, N) matches column i.
+
+    ``L = (CE(sim / t, diag) + CE(sim.T / t, diag)) / 2``.
+    """
+    targets = torch.arange(similarity.shape[0], device=similarity.device)
+    logits = similarity / temperature
+    return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets)) / 2
+
+
+def flops(s: torch.Tensor) -> torch.Tensor:
+    """SPLADE's FLOPs regulariser: ``Σ_j s̄_j²``."""
+    return s.mean(dim=0).pow(2).sum()
+
+
+def overuse(s: torch.Tensor) -> torch.Tensor:
+    """LexVLA's overuse penalty: ``V Σ_j (s̄_j / Σ_k s̄_k) s̄_j²``.
+
+    Each word's squared mean activation is weighted by its share of all activation,
+    so frequently used words are penalised more than rare, specific ones.
+    """
+    mean = s.mean(dim=0)  # (vocab,)
+    total = mean.sum().clamp(min=1e-12)
+    return s.shape[1] * (mean / total * mean.pow(2)).sum()
+
+
+def distillation(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+    """KL from the teacher's to the student's in-batch match distributions, both directions.
+
+    ``student``/``teacher``: (N, N) similarities; each row (image->text) and each column
+    (text->image) is a softmax over the batch at ``temperature``.
+    """
+
+    def kl(s: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return F.kl_div(
+            F.log_softmax(s / temperature, dim=1),
+            F.log_softmax(t / temperature, dim=1),
+            log_target=True,
+            reduction="batchmean",
+        )
+
+    return (kl(student, teacher) + kl(student.T, teacher.T)) / 2
+
+
+REGULARISERS = {"overuse": overuse, "flops": flops}

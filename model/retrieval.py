@@ -1,0 +1,98 @@
+"""Retrieval metrics and the sparse vectors the index actually stores.
+
+``index_vectors`` turns word weights into what the Lucene index holds (top-k, then
+the one quantizer), so that evaluation measures exactly what search returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .sparse import quantize, top_k
+
+
+def index_vectors(weights: torch.Tensor, k: int, scale: float) -> torch.Tensor:
+    """Top-k then integer impacts.  # (batch, vocab) int64"""
+    return quantize(top_k(weights, k), scale)
+
+
+def recall_at(ranks: torch.Tensor, ks: tuple[int, ...] = (1, 5, 10)) -> dict[int, float]:
+    """Percent of queries whose first correct item ranks below each K (0-based ranks)."""
+    return {k: 100.0 * float((ranks < k).float().mean()) for k in ks}
+
+
+def first_correct_rank(similarity: torch.Tensor, correct: torch.Tensor) -> torch.Tensor:
+    """Rank of the best-scored correct item per query row.
+
+    ``similarity`` (queries, items); ``correct`` bool of the same shape. Ties count
+    against the query: a wrong item scored equal to the best correct one ranks first,
+    so a query that matches nothing scores no hit.
+    """
+    best_correct = similarity.masked_fill(~correct, float("-inf")).amax(dim=1, keepdim=True)
+    return ((similarity >= best_correct) & ~correct).sum(dim=1)
+
+
+@dataclass
+class RetrievalReport:
+    """Image->text and text->image Recall@1/5/10 and mean active words."""
+
+    i2t: dict[int, float]
+    t2i: dict[int, float]
+    image_words: float
+    caption_words: float
+
+    def row(self) -> str:
+        def fmt(r: dict[int, float]) -> str:
+            return " / ".join(f"{r[k]:.1f}" for k in (1, 5, 10))
+
+        return (
+            f"i2t {fmt(self.i2t)} | t2i {fmt(self.t2i)} | "
+            f"words img {self.image_words:.0f} txt {self.caption_words:.0f}"
+        )
+
+
+def evaluate_similarities(i2t_sim: torch.Tensor, t2i_sim: torch.Tensor) -> tuple[dict, dict]:
+    """Recall for ``i2t_sim`` (images, captions) and ``t2i_sim`` (captions, images).
+
+    Caption ``c`` belongs to image ``c // captions_per_image``.
+    """
+    n_images, n_captions = i2t_sim.shape
+    per = n_captions // n_images
+    owner = torch.arange(n_captions) // per
+    i2t_correct = owner[None, :] == torch.arange(n_images)[:, None]
+    return (
+        recall_at(first_correct_rank(i2t_sim.float(), i2t_correct)),
+        recall_at(first_correct_rank(t2i_sim.float(), i2t_correct.T)),
+    )
+
+
+def lexical_report(
+    image_weights: torch.Tensor,
+    caption_weights: torch.Tensor,
+    doc_k: int,
+    query_k: int,
+    scale: float,
+) -> RetrievalReport:
+    """Retrieval through index vectors: documents keep ``doc_k`` words, queries ``query_k``."""
+    img_doc = index_vectors(image_weights, doc_k, scale).double()
+    img_query = index_vectors(image_weights, query_k, scale).double()
+    cap_doc = index_vectors(caption_weights, doc_k, scale).double()
+    cap_query = index_vectors(caption_weights, query_k, scale).double()
+    i2t, t2i = evaluate_similarities(img_query @ cap_doc.T, cap_query @ img_doc.T)
+    return RetrievalReport(
+        i2t,
+        t2i,
+        float((img_doc > 0).sum(1).float().mean()),
+        float((cap_doc > 0).sum(1).float().mean()),
+    )
+
+
+def dense_report(image_vectors: torch.Tensor, caption_vectors: torch.Tensor) -> RetrievalReport:
+    """Retrieval by cosine similarity of dense vectors."""
+    img = torch.nn.functional.normalize(image_vectors.float(), dim=1)
+    cap = torch.nn.functional.normalize(caption_vectors.float(), dim=1)
+    i2t, t2i = evaluate_similarities(img @ cap.T, cap @ img.T)
+    dim = float(img.shape[1])
+    return RetrievalReport(i2t, t2i, dim, dim)

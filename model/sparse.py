@@ -1,0 +1,63 @@
+"""Sparse lexical math: activation, pooling, top-k and quantization.
+
+Shapes are noted as ``# (batch, vocab)``; every function is pure.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def activate(logits: torch.Tensor) -> torch.Tensor:
+    """Non-negative word weights: ``log(1 + relu(logits))``, any shape."""
+    return torch.log1p(torch.relu(logits))
+
+
+def pool_patches(patch_logits: torch.Tensor, mode: str) -> torch.Tensor:
+    """Image weights from patch logits ``(batch, patches, vocab)`` -> ``(batch, vocab)``.
+
+    ``mean``: activate the mean of the patch logits (the image's logit of a word is
+    the average of its patches'); ``max``: the paper's max over activated patches.
+    """
+    if mode == "mean":
+        return activate(patch_logits.mean(dim=1))
+    if mode == "max":
+        return activate(patch_logits).amax(dim=1)
+    raise ValueError(f"unknown pooling {mode!r} (use 'mean' or 'max')")
+
+
+def top_k(weights: torch.Tensor, k: int) -> torch.Tensor:
+    """Keep each row's ``k`` largest weights and zero the rest.  # (batch, vocab)"""
+    if k >= weights.shape[-1]:
+        return weights
+    values, indices = weights.topk(k, dim=-1)
+    return torch.zeros_like(weights).scatter_(-1, indices, values)
+
+
+def quantize(weights: torch.Tensor, scale: float) -> torch.Tensor:
+    """Integer impacts ``round(weight * scale)``, as the index and queries store them.
+
+    The one quantizer of the project: the indexer, the searcher and the evaluation
+    all call it with the scale recorded in the model config and index manifest.
+    """
+    if (weights < 0).any():
+        raise ValueError("lexical weights must be non-negative")
+    return torch.round(weights * scale).to(torch.int64)
+
+
+def dequantize(impacts: torch.Tensor, scale: float) -> torch.Tensor:
+    """Approximate weights back from integer impacts."""
+    return impacts.to(torch.float32) / scale
+
+
+def to_term_dict(impacts: torch.Tensor, words: tuple[str, ...]) -> dict[str, int]:
+    """One vector's non-zero impacts as ``{word: impact}``, highest first.  # (vocab,)"""
+    nonzero = impacts.nonzero().flatten()
+    order = nonzero[impacts[nonzero].argsort(descending=True, stable=True)]
+    return {words[i]: int(impacts[i]) for i in order.tolist()}
+
+
+def top_words(weights: torch.Tensor, words: tuple[str, ...], k: int) -> list[tuple[str, float]]:
+    """The ``k`` highest-weighted words of one vector, zeros left out.  # (vocab,)"""
+    values, indices = weights.topk(min(k, weights.numel()))
+    return [(words[i], float(v)) for v, i in zip(values.tolist(), indices.tolist()) if v > 0]

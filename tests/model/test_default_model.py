@@ -1,0 +1,32 @@
+"""The real default weights end to end (EfficientNet-Lite0 + SmolLM2-135M + shipped adapters)."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from model import LexVLA
+from model.data import load_split
+from model.samples import sample_photos
+from model.sparse import top_words
+
+pytestmark = pytest.mark.slow
+
+
+def test_backbone_imagenet_head_sees_a_cat_in_chelsea(default_model: LexVLA) -> None:
+    backbone = default_model.image.backbone
+    pixels = default_model.image.pixels([sample_photos()["chelsea"]])
+    with torch.inference_mode():
+        probs = backbone.classify(pixels).softmax(-1)[0]
+    assert int(probs.argmax()) in range(281, 286)  # ImageNet's domestic cat classes
+    assert float(probs[281:286].sum()) > 0.5
+
+
+def test_caption_top_words_are_its_content_words(default_model: LexVLA, flickr8k: Path) -> None:
+    pairs = load_split(flickr8k, "dev")[:5]
+    captions = [p.captions[0] for p in pairs]
+    weights = default_model.encode_texts(captions).word_weights
+    for caption, w in zip(captions, weights):
+        top = [word for word, _ in top_words(w, default_model.vocab.words, 10)]
+        in_caption = [word for word in top if word in caption.lower()]
+        assert len(in_caption) >= 2, (caption, top)

@@ -1,0 +1,126 @@
+"""The encoders on tiny random configs: every code path, in seconds."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from model import LexVLA, load_encoder
+from model.backbones.efficientnet_lite import EfficientNetLite0
+from model.config import SparseConfig
+
+CAPTIONS = [
+    "A dog runs on the beach.",
+    "Two dogs play in the snow while a black dog chases a brown dog near the water.",
+    "A girl",
+]
+
+
+def photo(seed: int, size: tuple[int, int] = (90, 70)) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8))
+
+
+def test_text_vectors_do_not_depend_on_batch_padding(tiny_lite0: LexVLA) -> None:
+    batch = tiny_lite0.encode_texts(CAPTIONS).word_weights
+    for i, caption in enumerate(CAPTIONS):
+        alone = tiny_lite0.encode_texts([caption]).word_weights[0]
+        assert (alone - batch[i]).abs().max() < 1e-4
+
+
+def test_cached_prefix_equals_running_the_whole_prompt(tiny_lite0: LexVLA) -> None:
+    text = tiny_lite0.text
+    suffix = text._tokenize([CAPTIONS[0]])[0][0]
+    ids = torch.tensor([text.prefix_ids + suffix])
+    with torch.inference_mode():
+        full = text.lm.model(input_ids=ids).last_hidden_state[0, -1]
+    cached = text.lm_features([CAPTIONS[0]]).end[0]
+    assert torch.allclose(full, cached, atol=1e-5)
+
+
+def test_text_weights_are_sparse_non_negative_and_normalised(tiny_lite0: LexVLA) -> None:
+    w = tiny_lite0.encode_texts(CAPTIONS).word_weights
+    assert w.shape == (3, len(tiny_lite0.vocab))
+    assert (w >= 0).all()
+    assert torch.allclose(w.norm(dim=1), torch.ones(3), atol=1e-5)
+
+
+@pytest.mark.parametrize("fixture", ["tiny_lite0", "tiny_dinov2"])
+def test_image_side_patches_pool_into_the_image_vector(
+    fixture: str, request: pytest.FixtureRequest
+) -> None:
+    model: LexVLA = request.getfixturevalue(fixture)
+    out = model.encode_images([photo(0), photo(1, (40, 120))], with_patches=True)
+    assert out.patch_word_weights is not None and out.grid is not None
+    rows, cols = out.grid
+    assert out.patch_word_weights.shape == (2, rows * cols, len(model.vocab))
+    # max pooling (the tiny configs): the image vector is the normalised max over patches
+    pooled = torch.nn.functional.normalize(out.patch_word_weights.amax(dim=1), dim=-1)
+    assert torch.allclose(out.word_weights, pooled, atol=1e-6)
+    plain = model.encode_images([photo(0), photo(1, (40, 120))]).word_weights
+    assert torch.allclose(plain, out.word_weights, atol=1e-6)
+
+
+def test_mean_pooling_averages_patch_logits(tiny_lite0: LexVLA) -> None:
+    features = torch.randn(2, 4, 1280)
+    logits = tiny_lite0.image.patch_logits(features, tiny_lite0.codebook)
+    pooled = tiny_lite0.image.pooled_logits(features, tiny_lite0.codebook)
+    assert torch.allclose(logits.mean(dim=1), pooled, atol=1e-5)
+
+
+def test_larger_inputs_give_finer_grids(tiny_lite0: LexVLA) -> None:
+    assert tiny_lite0.encode_images([photo(0)], with_patches=True).grid == (2, 2)
+    assert tiny_lite0.encode_images([photo(0)], with_patches=True, image_size=128).grid == (4, 4)
+
+
+def test_efficientnet_grid_follows_tensorflow_same_padding() -> None:
+    net = EfficientNetLite0().eval()
+    with torch.inference_mode():
+        assert net(torch.zeros(1, 3, 224, 224)).shape == (1, 49, 1280)
+        assert net(torch.zeros(1, 3, 448, 448)).shape == (1, 196, 1280)
+        assert net.classify(torch.zeros(2, 3, 100, 100)).shape == (2, 1000)
+
+
+@pytest.mark.parametrize("name", ["tiny-lite0", "tiny-dinov2"])
+def test_save_and_load_round_trip(name: str, tmp_path: Path) -> None:
+    model = load_encoder(name)
+    with torch.no_grad():  # make the adapters differ from a fresh init
+        for p in model.image.adapter.parameters():
+            p.add_(0.05)
+        model.text.adapter.down.weight.add_(0.01)
+    model.save_pretrained(tmp_path / "ckpt")
+    loaded = load_encoder(tmp_path / "ckpt")
+    assert loaded.vocab == model.vocab and loaded.config == model.config
+    images = [photo(3)]
+    assert torch.allclose(
+        model.encode_images(images).word_weights, loaded.encode_images(images).word_weights
+    )
+    assert torch.allclose(
+        model.encode_texts(CAPTIONS).word_weights, loaded.encode_texts(CAPTIONS).word_weights
+    )
+
+
+def test_index_vectors_apply_role_top_k_and_quantization(tiny_lite0: LexVLA) -> None:
+    w = tiny_lite0.encode_texts(CAPTIONS).word_weights
+    sparse = tiny_lite0.config.sparse
+    docs = tiny_lite0.index_vectors(w, "document")
+    queries = tiny_lite0.index_vectors(w, "query")
+    assert ((docs > 0).sum(1) <= sparse.doc_top_k).all()
+    assert ((queries > 0).sum(1) <= sparse.query_top_k).all()
+    assert torch.equal(docs, torch.round(torch.where(docs > 0, w, 0) * sparse.quant_scale).long())
+    terms = tiny_lite0.term_dicts(w, "query")[0]
+    assert all(word in tiny_lite0.vocab.index for word in terms)
+    assert list(terms.values()) == sorted(terms.values(), reverse=True)
+    with pytest.raises(ValueError, match="role"):
+        tiny_lite0.index_vectors(w, "both")
+
+
+def test_bad_names_and_configs_fail_clearly(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="neither a checkpoint folder nor a named config"):
+        load_encoder("no-such-model")
+    with pytest.raises(FileNotFoundError, match="not a LexVLA checkpoint"):
+        LexVLA.from_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="clause limit"):
+        SparseConfig(doc_top_k=2048)

@@ -1,0 +1,57 @@
+import pytest
+import torch
+
+from model.sparse import (
+    activate,
+    dequantize,
+    pool_patches,
+    quantize,
+    to_term_dict,
+    top_k,
+    top_words,
+)
+
+
+def test_activate_is_log1p_relu() -> None:
+    x = torch.tensor([-2.0, 0.0, 1.0, 3.0])
+    assert torch.allclose(activate(x), torch.tensor([0.0, 0.0, 0.6931472, 1.3862944]))
+
+
+def test_pool_patches_mean_and_max() -> None:
+    logits = torch.tensor([[[1.0, -4.0], [3.0, 2.0]]])  # (1 image, 2 patches, 2 words)
+    mean = pool_patches(logits, "mean")
+    assert torch.allclose(mean, activate(torch.tensor([[2.0, -1.0]])))
+    assert mean[0, 1] == 0  # a word negative on average stays off
+    assert torch.allclose(pool_patches(logits, "max"), activate(torch.tensor([[3.0, 2.0]])))
+    with pytest.raises(ValueError, match="unknown pooling"):
+        pool_patches(logits, "sum")
+
+
+def test_top_k_keeps_the_largest_per_row() -> None:
+    w = torch.tensor([[0.1, 0.5, 0.3, 0.0], [0.9, 0.2, 0.4, 0.8]])
+    kept = top_k(w, 2)
+    assert torch.equal(kept, torch.tensor([[0.0, 0.5, 0.3, 0.0], [0.9, 0.0, 0.0, 0.8]]))
+    assert torch.equal(top_k(w, 10), w)
+
+
+def test_quantize_round_trip_and_rejects_negative() -> None:
+    w = torch.rand(4, 50)
+    impacts = quantize(w, 256.0)
+    assert impacts.dtype == torch.int64
+    assert (dequantize(impacts, 256.0) - w).abs().max() <= 0.5 / 256 + 1e-7
+    assert torch.equal(quantize(torch.tensor([0.001]), 256.0), torch.tensor([0]))  # rounds to off
+    with pytest.raises(ValueError, match="non-negative"):
+        quantize(torch.tensor([-0.1]), 10.0)
+
+
+def test_term_dict_and_top_words_order_by_weight() -> None:
+    words = ("cat", "dog", "sun", "sea")
+    assert list(to_term_dict(torch.tensor([3, 0, 7, 3]), words).items()) == [
+        ("sun", 7),
+        ("cat", 3),
+        ("sea", 3),
+    ]
+    assert top_words(torch.tensor([0.2, 0.0, 0.9, 0.0]), words, 3) == [
+        ("sun", pytest.approx(0.9)),
+        ("cat", pytest.approx(0.2)),
+    ]
