@@ -74,7 +74,7 @@ class LexVLAConfig:
     sparse: SparseConfig = field(default_factory=SparseConfig)
     image_adapter_hidden: int = 1024
     text_adapter_hidden: int = 1024
-    pooling: str = "mean"  # "mean": mean of patch logits; "max": max of patch activations
+    pooling: str = "features"  # "features", "latent" or "max": see ImageEncoder.pooled_weights
     normalize: bool = True  # L2-normalise word weights, so a dot product is a cosine
     wordlist: str = "/usr/share/dict/words"
 

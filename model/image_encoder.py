@@ -15,6 +15,10 @@ import torch
 from PIL import Image
 from torch import nn
 
+from .sparse import activate
+
+POOLINGS = ("features", "latent", "max")
+
 
 class ImageAdapter(nn.Module):
     """``LayerNorm -> Linear -> GELU -> Linear`` from patch features to LM hidden size."""
@@ -72,9 +76,20 @@ class ImageEncoder(nn.Module):
         """Per-patch vocabulary logits.  # (batch, patches, vocab)"""
         return self.adapter(features) @ codebook.T + self.bias
 
-    def pooled_logits(self, features: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
-        """Mean of the patch logits, computed in the latent space (the codebook is linear).
+    def pooled_weights(
+        self, features: torch.Tensor, codebook: torch.Tensor, pooling: str
+    ) -> torch.Tensor:
+        """The image's word weights from its patches.  # (batch, vocab)
 
-        # (batch, vocab)
+        ``features``: the adapter reads the mean patch feature (cheapest: one adapter
+        pass per image); ``latent``: the mean of the patch logits (computed on the
+        mean patch latent, as the codebook is linear); ``max``: the paper's max over
+        the patches' activated weights.
         """
-        return self.adapter(features).mean(dim=1) @ codebook.T + self.bias
+        if pooling == "features":
+            return activate(self.adapter(features.mean(dim=1)) @ codebook.T + self.bias)
+        if pooling == "latent":
+            return activate(self.adapter(features).mean(dim=1) @ codebook.T + self.bias)
+        if pooling == "max":
+            return activate(self.patch_logits(features, codebook)).amax(dim=1)
+        raise ValueError(f"unknown pooling {pooling!r} (use one of {', '.join(POOLINGS)})")

@@ -21,8 +21,8 @@ from .backbones import build_backbone
 from .config import CONFIG_DIR, LexVLAConfig
 from .image_encoder import ImageEncoder
 from .language_model import load_language_model
-from .sparse import activate, pool_patches, quantize, to_term_dict, top_k
-from .text_encoder import TextEncoder, TextFeatures
+from .sparse import activate, quantize, to_term_dict, top_k
+from .text_encoder import TextEncoder
 from .vocabulary import Vocabulary, build_vocabulary, read_wordlist
 
 ADAPTERS = "adapters.safetensors"
@@ -140,9 +140,12 @@ class LexVLA(nn.Module):
         """L2-normalise word weights when the config says so.  # (batch, vocab)"""
         return nn.functional.normalize(weights, dim=-1) if self.config.normalize else weights
 
-    def text_weights(self, features: TextFeatures) -> torch.Tensor:
-        """Caption word weights from cached or fresh LM features.  # (batch, vocab)"""
-        return self.finish(activate(self.text.logits(features.stacked(), self.codebook)))
+    def text_weights(self, stacked: torch.Tensor) -> torch.Tensor:
+        """Caption word weights from stacked LM features (``TextFeatures.stacked()``).
+
+        # (batch, vocab)
+        """
+        return self.finish(activate(self.text.logits(stacked, self.codebook)))
 
     def image_weights(
         self, features: torch.Tensor, with_patches: bool = False
@@ -152,11 +155,11 @@ class LexVLA(nn.Module):
         Per-patch weights are left unnormalised: they say how strongly each patch
         activates each word, which is what heatmaps and PatchDis read.
         """
-        pooling = self.config.pooling
-        if pooling == "mean" and not with_patches:
-            return self.finish(activate(self.image.pooled_logits(features, self.codebook))), None
-        patch_logits = self.image.patch_logits(features, self.codebook)
-        return self.finish(pool_patches(patch_logits, pooling)), activate(patch_logits)
+        weights = self.image.pooled_weights(features, self.codebook, self.config.pooling)
+        patches = (
+            activate(self.image.patch_logits(features, self.codebook)) if with_patches else None
+        )
+        return self.finish(weights), patches
 
     def index_vectors(self, weights: torch.Tensor, role: str) -> torch.Tensor:
         """What the index stores (``document``) or a search sends (``query``): top-k, then
@@ -178,7 +181,7 @@ class LexVLA(nn.Module):
         parts = []
         for start in range(0, len(texts), batch_size):
             features = self.text.lm_features(list(texts[start : start + batch_size]))
-            parts.append(self.text_weights(features))
+            parts.append(self.text_weights(features.stacked()))
         return LexicalOutput(word_weights=torch.cat(parts))
 
     @torch.inference_mode()

@@ -1,4 +1,4 @@
-"""Sparse lexical math: activation, pooling, top-k and quantization.
+"""Sparse lexical math: activation, top-k and quantization.
 
 Shapes are noted as ``# (batch, vocab)``; every function is pure.
 """
@@ -11,19 +11,6 @@ import torch
 def activate(logits: torch.Tensor) -> torch.Tensor:
     """Non-negative word weights: ``log(1 + relu(logits))``, any shape."""
     return torch.log1p(torch.relu(logits))
-
-
-def pool_patches(patch_logits: torch.Tensor, mode: str) -> torch.Tensor:
-    """Image weights from patch logits ``(batch, patches, vocab)`` -> ``(batch, vocab)``.
-
-    ``mean``: activate the mean of the patch logits (the image's logit of a word is
-    the average of its patches'); ``max``: the paper's max over activated patches.
-    """
-    if mode == "mean":
-        return activate(patch_logits.mean(dim=1))
-    if mode == "max":
-        return activate(patch_logits).amax(dim=1)
-    raise ValueError(f"unknown pooling {mode!r} (use 'mean' or 'max')")
 
 
 def top_k(weights: torch.Tensor, k: int) -> torch.Tensor:

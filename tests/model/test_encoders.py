@@ -10,6 +10,7 @@ from PIL import Image
 from model import LexVLA, load_encoder
 from model.backbones.efficientnet_lite import EfficientNetLite0
 from model.config import SparseConfig
+from model.image_encoder import POOLINGS
 
 CAPTIONS = [
     "A dog runs on the beach.",
@@ -63,11 +64,19 @@ def test_image_side_patches_pool_into_the_image_vector(
     assert torch.allclose(plain, out.word_weights, atol=1e-6)
 
 
-def test_mean_pooling_averages_patch_logits(tiny_lite0: LexVLA) -> None:
+def test_poolings_on_hand_checkable_patches(tiny_lite0: LexVLA) -> None:
+    image = tiny_lite0.image
     features = torch.randn(2, 4, 1280)
-    logits = tiny_lite0.image.patch_logits(features, tiny_lite0.codebook)
-    pooled = tiny_lite0.image.pooled_logits(features, tiny_lite0.codebook)
-    assert torch.allclose(logits.mean(dim=1), pooled, atol=1e-5)
+    logits = image.patch_logits(features, tiny_lite0.codebook)  # (2, 4, vocab)
+    latent = image.pooled_weights(features, tiny_lite0.codebook, "latent")
+    assert torch.allclose(latent, torch.log1p(torch.relu(logits.mean(dim=1))), atol=1e-5)
+    maxed = image.pooled_weights(features, tiny_lite0.codebook, "max")
+    assert torch.allclose(maxed, torch.log1p(torch.relu(logits)).amax(dim=1))
+    same = features[:, :1].expand(2, 4, 1280)  # identical patches: every pooling agrees
+    pooled = [image.pooled_weights(same, tiny_lite0.codebook, p) for p in POOLINGS]
+    assert all(torch.allclose(pooled[0], p, atol=1e-5) for p in pooled[1:])
+    with pytest.raises(ValueError, match="unknown pooling"):
+        image.pooled_weights(features, tiny_lite0.codebook, "sum")
 
 
 def test_larger_inputs_give_finer_grids(tiny_lite0: LexVLA) -> None:

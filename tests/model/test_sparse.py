@@ -4,7 +4,6 @@ import torch
 from model.sparse import (
     activate,
     dequantize,
-    pool_patches,
     quantize,
     to_term_dict,
     top_k,
@@ -15,16 +14,6 @@ from model.sparse import (
 def test_activate_is_log1p_relu() -> None:
     x = torch.tensor([-2.0, 0.0, 1.0, 3.0])
     assert torch.allclose(activate(x), torch.tensor([0.0, 0.0, 0.6931472, 1.3862944]))
-
-
-def test_pool_patches_mean_and_max() -> None:
-    logits = torch.tensor([[[1.0, -4.0], [3.0, 2.0]]])  # (1 image, 2 patches, 2 words)
-    mean = pool_patches(logits, "mean")
-    assert torch.allclose(mean, activate(torch.tensor([[2.0, -1.0]])))
-    assert mean[0, 1] == 0  # a word negative on average stays off
-    assert torch.allclose(pool_patches(logits, "max"), activate(torch.tensor([[3.0, 2.0]])))
-    with pytest.raises(ValueError, match="unknown pooling"):
-        pool_patches(logits, "sum")
 
 
 def test_top_k_keeps_the_largest_per_row() -> None:

@@ -1,0 +1,57 @@
+"""A data split's cached frozen features, and the batches training draws from them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .data import load_split
+from .features import caption_features, feature_paths, image_features
+from .lexvla import LexVLA
+
+
+@dataclass
+class SplitFeatures:
+    """Cached frozen features of one split; caption ``c`` belongs to image ``c // per``."""
+
+    images: torch.Tensor  # (images, patches, dim) float16
+    flipped: torch.Tensor | None  # mirrored images, same shape, or None
+    captions: torch.Tensor  # (images * per, 2 * hidden)
+    per: int
+
+
+def load_split_features(
+    model: LexVLA, data: Path, split: str, cache: Path, flipped: bool = False
+) -> SplitFeatures:
+    """Features of a split, computed on first use and cached under ``cache``."""
+    pairs = load_split(data, split)
+    paths = feature_paths(cache, split)
+    per = len(pairs[0].captions)
+    if any(len(p.captions) != per for p in pairs):
+        raise ValueError("every image needs the same number of captions")
+    images = image_features(model, pairs, paths["image"])
+    mirrored = image_features(model, pairs, paths["image_flip"], flip=True) if flipped else None
+    captions = caption_features(model, [c for p in pairs for c in p.captions], paths["text"])
+    return SplitFeatures(images, mirrored, captions.stacked(), per)
+
+
+def sample_batches(
+    split: SplitFeatures, batch_size: int, generator: torch.Generator
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """One epoch: every image once (mirrored at random), each with a random caption.
+
+    Yields ``(image features (B, patches, dim) float32, caption features (B, 2H))``.
+    """
+    n = len(split.images)
+    order = torch.randperm(n, generator=generator)
+    for start in range(0, n - batch_size + 1, batch_size):  # full batches only
+        idx = order[start : start + batch_size]
+        images = split.images[idx].float()
+        if split.flipped is not None:
+            mirror = torch.rand(len(idx), generator=generator) < 0.5
+            images[mirror] = split.flipped[idx[mirror]].float()
+        choice = torch.randint(split.per, (len(idx),), generator=generator)
+        yield images, split.captions[idx * split.per + choice]

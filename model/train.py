@@ -1,0 +1,236 @@
+"""``python -m model.train``: train the image and text adapters on cached features.
+
+Loss: symmetric InfoNCE on the lexical similarities of a batch, plus a sparsity
+regulariser (the overuse penalty by default, FLOPs as an option) whose weight ramps
+up quadratically. The frozen backbone and LM run once (``model.features``); each
+epoch then costs seconds. Every epoch writes a resumable state; the epoch with the
+best dev recall is kept as a checkpoint folder (``OUT/best``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from .evaluate import lexical_retrieval
+from .lexvla import LexVLA
+from .losses import REGULARISERS, info_nce
+from .optim import make_optimizer
+from .splits import SplitFeatures, load_split_features, sample_batches
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Hyper-parameters of one run (recorded in ``OUT/history.json``)."""
+
+    epochs: int = 40
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    temperature: float = 0.05
+    regulariser: str = "overuse"  # "overuse", "flops" or "none"
+    reg_weight: float = 0.01
+    reg_warmup_epochs: int = 10
+    seed: int = 0
+    device: str = "cpu"
+
+
+def contrastive_loss(
+    model: LexVLA, images: torch.Tensor, captions: torch.Tensor, settings: TrainSettings, reg: float
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """InfoNCE over the batch's lexical similarities plus the weighted regulariser."""
+    image_w, _ = model.image_weights(images)
+    text_w = model.text_weights(captions)
+    loss = info_nce(image_w @ text_w.T, settings.temperature)
+    parts = {"nce": loss.item()}
+    if settings.regulariser != "none" and reg > 0:
+        penalty = REGULARISERS[settings.regulariser]
+        sparsity = penalty(image_w) + penalty(text_w)
+        loss = loss + reg * sparsity
+        parts["reg"] = sparsity.item()
+    return loss, parts
+
+
+class Trainer:
+    """Runs epochs over cached features, with dev selection and resumable state."""
+
+    def __init__(
+        self,
+        model: LexVLA,
+        train: SplitFeatures,
+        dev: SplitFeatures,
+        settings: TrainSettings,
+        out: Path,
+    ) -> None:
+        self.model, self.train_split, self.dev, self.settings, self.out = (
+            model,
+            train,
+            dev,
+            settings,
+            out,
+        )
+        self.steps_per_epoch = len(train.images) // settings.batch_size
+        params = [p for name, p in model.named_parameters() if name in model.trainable_state()]
+        for p in params:
+            p.requires_grad_(True)
+        total = settings.epochs * self.steps_per_epoch
+        self.optimizer, self.schedule = make_optimizer(
+            params, settings.lr, settings.weight_decay, total, total // 20
+        )
+        self.generator = torch.Generator().manual_seed(settings.seed)
+        self.epoch = 0
+        self.best = -1.0
+        self.history: list[dict[str, float]] = []
+
+    @property
+    def state_path(self) -> Path:
+        return self.out / "state.pt"
+
+    def reg_weight(self) -> float:
+        """Quadratic ramp of the regulariser's weight over the warm-up epochs."""
+        ramp = min(1.0, (self.epoch + 1) / max(1, self.settings.reg_warmup_epochs))
+        return self.settings.reg_weight * ramp**2
+
+    def save_state(self) -> None:
+        state = {
+            "epoch": self.epoch,
+            "adapters": self.model.trainable_state(),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "best": self.best,
+            "history": self.history,
+            "settings": asdict(self.settings),
+        }
+        tmp = self.state_path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        tmp.replace(self.state_path)
+
+    def resume(self) -> bool:
+        """Continue from ``OUT/state.pt`` if a previous run left one."""
+        if not self.state_path.is_file():
+            return False
+        state = torch.load(self.state_path, weights_only=False)
+        if state["settings"] != asdict(self.settings):
+            raise ValueError(
+                f"{self.state_path} was written with other settings; use another --out"
+            )
+        self.model.load_state_dict(state["adapters"], strict=False)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        self.epoch, self.best, self.history = state["epoch"], state["best"], state["history"]
+        log.info("resumed after epoch %d (best dev R@1 sum %.1f)", self.epoch, self.best)
+        return True
+
+    def run_epoch(self) -> dict[str, float]:
+        self.model.train()
+        device = self.model.codebook.device
+        sums: dict[str, float] = {}
+        start = time.perf_counter()
+        reg = self.reg_weight()
+        bar = tqdm(
+            sample_batches(self.train_split, self.settings.batch_size, self.generator),
+            total=self.steps_per_epoch,
+            desc=f"epoch {self.epoch + 1}",
+            leave=False,
+        )
+        for images, captions in bar:
+            loss, parts = contrastive_loss(
+                self.model, images.to(device), captions.to(device), self.settings, reg
+            )
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+            self.schedule.step()
+            for key, value in parts.items():
+                sums[key] = sums.get(key, 0.0) + value
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        seconds = time.perf_counter() - start
+        self.model.eval()
+        report = lexical_retrieval(self.model, self.dev)
+        row = {key: value / self.steps_per_epoch for key, value in sums.items()}
+        row |= {
+            "epoch": self.epoch + 1,
+            "pairs_per_s": self.steps_per_epoch * self.settings.batch_size / seconds,
+            "dev_i2t_r1": report.i2t[1],
+            "dev_t2i_r1": report.t2i[1],
+            "dev_i2t_r10": report.i2t[10],
+            "dev_t2i_r10": report.t2i[10],
+            "image_words": report.image_words,
+            "caption_words": report.caption_words,
+        }
+        return row
+
+    def fit(self) -> list[dict[str, float]]:
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.resume()
+        with tqdm(total=self.settings.epochs, initial=self.epoch, desc="training") as bar:
+            while self.epoch < self.settings.epochs:
+                row = self.run_epoch()
+                self.epoch += 1
+                self.history.append(row)
+                score = row["dev_i2t_r1"] + row["dev_t2i_r1"]
+                if score > self.best:
+                    self.best = score
+                    self.model.save_pretrained(self.out / "best")
+                self.save_state()
+                (self.out / "history.json").write_text(json.dumps(self.history, indent=1))
+                log.info(
+                    "epoch %d: nce %.3f, dev R@1 i2t %.1f t2i %.1f, words img %.0f txt %.0f",
+                    row["epoch"],
+                    row["nce"],
+                    row["dev_i2t_r1"],
+                    row["dev_t2i_r1"],
+                    row["image_words"],
+                    row["caption_words"],
+                )
+                bar.set_postfix(pairs_s=f"{row['pairs_per_s']:.0f}", dev_r1=f"{score:.1f}")
+                bar.update(1)
+        return self.history
+
+
+def main() -> None:
+    from . import load_encoder
+
+    defaults = TrainSettings()
+    parser = argparse.ArgumentParser(prog="python -m model.train", description=__doc__)
+    parser.add_argument("--data", required=True, type=Path, help="folder with captions.jsonl")
+    parser.add_argument("--out", required=True, type=Path, help="run folder (resumes if present)")
+    parser.add_argument(
+        "--init", default="lexvla-lite0-smollm2", help="config name or checkpoint to start from"
+    )
+    parser.add_argument("--cache", type=Path, default=Path("cache/features"), help="feature cache")
+    for field, value in asdict(defaults).items():
+        parser.add_argument(
+            f"--{field.replace('_', '-')}",
+            type=type(value),
+            default=value,
+            help=f"(default: {value})",
+        )
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    settings = TrainSettings(**{f: getattr(args, f) for f in asdict(defaults)})
+    if settings.regulariser not in (*REGULARISERS, "none"):
+        parser.error(f"--regulariser must be one of {', '.join(REGULARISERS)}, none")
+    torch.manual_seed(settings.seed)
+    model = load_encoder(args.init).to(settings.device)
+    train = load_split_features(model, args.data, "train", args.cache, flipped=True)
+    dev = load_split_features(model, args.data, "dev", args.cache)
+    Trainer(model, train, dev, settings, args.out).fit()
+    print(f"best checkpoint: {args.out / 'best'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""Training, evaluation and the dense baseline on tiny random features."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from model import LexVLA, load_encoder
+from model.dense import train_dense_baseline
+from model.evaluate import lexical_retrieval
+from model.retrieval import dense_report
+from model.splits import SplitFeatures, sample_batches
+from model.train import Trainer, TrainSettings
+
+
+def toy_split(model: LexVLA, images: int, seed: int) -> SplitFeatures:
+    """Random patch features whose captions are noisy copies of a per-image signal."""
+    g = torch.Generator().manual_seed(seed)
+    dim = int(model.image.adapter.norm.normalized_shape[0])
+    hidden = int(model.codebook.shape[1])
+    signal = torch.randn(images, hidden, generator=g)
+    patches = signal[:, None, :].repeat(1, 4, dim // hidden + 1)[..., :dim]
+    patches = patches + 0.1 * torch.randn(images, 4, dim, generator=g)
+    captions = signal.repeat_interleave(2, 0).repeat(1, 2)
+    captions = captions + 0.1 * torch.randn(captions.shape, generator=g)
+    return SplitFeatures(patches.half(), None, captions, per=2)
+
+
+def settings(**changes: object) -> TrainSettings:
+    base = {"epochs": 3, "batch_size": 16, "lr": 3e-3, "reg_warmup_epochs": 1}
+    return TrainSettings(**(base | changes))  # type: ignore[arg-type]
+
+
+def test_sample_batches_pairs_each_image_with_one_of_its_captions() -> None:
+    split = SplitFeatures(
+        torch.arange(6.0)[:, None, None].expand(6, 2, 3).half(),
+        None,
+        torch.arange(12.0)[:, None].expand(12, 4),
+        per=2,
+    )
+    seen = []
+    for images, captions in sample_batches(split, 3, torch.Generator().manual_seed(0)):
+        assert images.shape == (3, 2, 3) and images.dtype == torch.float32
+        for img, cap in zip(images[:, 0, 0].tolist(), captions[:, 0].tolist()):
+            assert int(cap) // 2 == int(img)
+            seen.append(int(img))
+    assert sorted(seen) == list(range(6))
+
+
+@pytest.mark.parametrize("regulariser", ["overuse", "flops", "none"])
+def test_training_improves_recall_and_keeps_the_best(regulariser: str, tmp_path: Path) -> None:
+    model = load_encoder("tiny-lite0")
+    train, dev = toy_split(model, 64, 0), toy_split(model, 32, 1)
+    before = lexical_retrieval(model, dev)
+    history = Trainer(model, train, dev, settings(regulariser=regulariser), tmp_path).fit()
+    assert len(history) == 3
+    best = load_encoder(tmp_path / "best")
+    after = lexical_retrieval(best, dev)
+    assert after.i2t[1] + after.t2i[1] > before.i2t[1] + before.t2i[1]
+    assert max(h["dev_i2t_r1"] + h["dev_t2i_r1"] for h in history) == pytest.approx(
+        after.i2t[1] + after.t2i[1]
+    )
+
+
+def test_a_killed_run_resumes_to_the_same_result(tmp_path: Path) -> None:
+    full_model = load_encoder("tiny-lite0")
+    train, dev = toy_split(full_model, 64, 0), toy_split(full_model, 32, 1)
+    Trainer(full_model, train, dev, settings(), tmp_path / "full").fit()
+
+    cut = Trainer(load_encoder("tiny-lite0"), train, dev, settings(), tmp_path / "cut")
+    epoch = cut.run_epoch
+    calls = []
+
+    def dies_in_the_second_epoch() -> dict[str, float]:
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return epoch()
+
+    cut.run_epoch = dies_in_the_second_epoch  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        cut.fit()
+
+    resumed_model = load_encoder("tiny-lite0")
+    history = Trainer(resumed_model, train, dev, settings(), tmp_path / "cut").fit()
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    for key, value in full_model.trainable_state().items():
+        assert torch.allclose(value, resumed_model.trainable_state()[key], atol=1e-6), key
+    with pytest.raises(ValueError, match="other settings"):
+        Trainer(load_encoder("tiny-lite0"), train, dev, settings(lr=1.0), tmp_path / "cut").fit()
+
+
+def test_dense_baseline_learns_the_toy_pairs() -> None:
+    model = load_encoder("tiny-lite0")
+    baseline = train_dense_baseline(toy_split(model, 64, 0), epochs=20, batch_size=16, width=64)
+    images, captions = baseline.encode(toy_split(model, 32, 1))
+    assert images.shape == (32, 512) and captions.shape == (64, 512)
+    assert dense_report(images, captions).i2t[1] > 50
