@@ -63,7 +63,7 @@ def train_dense_baseline(
     model.train()
     for epoch in range(epochs):
         total = 0.0
-        for images, captions in sample_batches(train, batch_size, generator):
+        for images, captions, _ in sample_batches(train, batch_size, generator):
             loss = info_nce(model(images, captions), 1 / model.log_scale.exp().clamp(max=100))
             optimizer.zero_grad()
             loss.backward()

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 CHUNK = 1024
 
 
-def _chunked(
+def chunked(
     out: Path, total: int, compute: Callable[[int, int], torch.Tensor], desc: str
 ) -> torch.Tensor:
     """Compute rows ``[start, stop)`` chunk by chunk, saving each chunk; then concatenate."""
@@ -67,7 +67,7 @@ def caption_features(
             rows[idx] = model.text.lm_features([chunk[i] for i in idx]).stacked().cpu()
         return rows
 
-    stacked = _chunked(out, len(captions), compute, "caption features")
+    stacked = chunked(out, len(captions), compute, "caption features")
     hidden = stacked.shape[1] // 2
     return TextFeatures(end=stacked[:, :hidden], mean=stacked[:, hidden:])
 
@@ -98,7 +98,7 @@ def image_features(
             parts.append(model.image.patch_features(pixels).half().cpu())
         return torch.cat(parts)
 
-    return _chunked(out, len(pairs), compute, "image features" + (" (flipped)" if flip else ""))
+    return chunked(out, len(pairs), compute, "image features" + (" (flipped)" if flip else ""))
 
 
 def feature_paths(cache: Path, split: str) -> dict[str, Path]:

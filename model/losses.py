@@ -36,19 +36,17 @@ def overuse(s: torch.Tensor) -> torch.Tensor:
     return s.shape[1] * (mean / total * mean.pow(2)).sum()
 
 
-def distillation(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
-    """KL from the teacher's to the student's in-batch match distributions, both directions.
+def distillation(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """KL from the teacher's to the student's in-batch match distributions.
 
-    ``student``/``teacher``: (N, N) similarities; each row (image->text) and each column
-    (text->image) is a softmax over the batch at ``temperature``.
+    ``student``/``teacher``: (N, N) similarity logits (already divided by their
+    temperatures); each row (image->text) and each column (text->image) is a softmax
+    over the batch: ``(KL(softmax(t) || softmax(s)) + KL(softmax(t.T) || softmax(s.T))) / 2``.
     """
 
     def kl(s: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return F.kl_div(
-            F.log_softmax(s / temperature, dim=1),
-            F.log_softmax(t / temperature, dim=1),
-            log_target=True,
-            reduction="batchmean",
+            F.log_softmax(s, dim=1), F.log_softmax(t, dim=1), log_target=True, reduction="batchmean"
         )
 
     return (kl(student, teacher) + kl(student.T, teacher.T)) / 2

@@ -40,10 +40,11 @@ def load_split_features(
 
 def sample_batches(
     split: SplitFeatures, batch_size: int, generator: torch.Generator
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """One epoch: every image once (mirrored at random), each with a random caption.
 
-    Yields ``(image features (B, patches, dim) float32, caption features (B, 2H))``.
+    Yields image features ``(B, patches, dim)`` float32, caption features ``(B, 2H)``
+    and the captions' row numbers ``(B,)``.
     """
     n = len(split.images)
     order = torch.randperm(n, generator=generator)
@@ -53,5 +54,5 @@ def sample_batches(
         if split.flipped is not None:
             mirror = torch.rand(len(idx), generator=generator) < 0.5
             images[mirror] = split.flipped[idx[mirror]].float()
-        choice = torch.randint(split.per, (len(idx),), generator=generator)
-        yield images, split.captions[idx * split.per + choice]
+        rows = idx * split.per + torch.randint(split.per, (len(idx),), generator=generator)
+        yield images, split.captions[rows], rows

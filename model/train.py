@@ -19,11 +19,13 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from .data import load_split
 from .evaluate import lexical_retrieval
 from .lexvla import LexVLA
-from .losses import REGULARISERS, info_nce
+from .losses import REGULARISERS, distillation, info_nce
 from .optim import make_optimizer
 from .splits import SplitFeatures, load_split_features, sample_batches
+from .teacher import Teacher, minilm_embeddings, train_teacher
 
 log = logging.getLogger(__name__)
 
@@ -40,18 +42,30 @@ class TrainSettings:
     regulariser: str = "overuse"  # "overuse", "flops" or "none"
     reg_weight: float = 0.01
     reg_warmup_epochs: int = 10
+    distill_weight: float = 0.0  # > 0: also match a dense MiniLM teacher (model.teacher)
     seed: int = 0
     device: str = "cpu"
 
 
-def contrastive_loss(
-    model: LexVLA, images: torch.Tensor, captions: torch.Tensor, settings: TrainSettings, reg: float
+def training_loss(
+    model: LexVLA,
+    images: torch.Tensor,
+    captions: torch.Tensor,
+    settings: TrainSettings,
+    reg: float,
+    teacher_logits: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """InfoNCE over the batch's lexical similarities plus the weighted regulariser."""
+    """InfoNCE over the batch's lexical similarities, the weighted regulariser, and
+    distillation from the teacher's similarities when given."""
     image_w, _ = model.image_weights(images)
     text_w = model.text_weights(captions)
-    loss = info_nce(image_w @ text_w.T, settings.temperature)
+    logits = image_w @ text_w.T / settings.temperature
+    loss = info_nce(logits, 1.0)
     parts = {"nce": loss.item()}
+    if teacher_logits is not None:
+        distilled = distillation(logits, teacher_logits)
+        loss = loss + settings.distill_weight * distilled
+        parts["distill"] = distilled.item()
     if settings.regulariser != "none" and reg > 0:
         penalty = REGULARISERS[settings.regulariser]
         sparsity = penalty(image_w) + penalty(text_w)
@@ -70,14 +84,16 @@ class Trainer:
         dev: SplitFeatures,
         settings: TrainSettings,
         out: Path,
+        teacher: Teacher | None = None,
     ) -> None:
-        self.model, self.train_split, self.dev, self.settings, self.out = (
-            model,
-            train,
-            dev,
-            settings,
-            out,
-        )
+        if (teacher is None) != (settings.distill_weight == 0):
+            raise ValueError("a teacher is needed exactly when distill_weight > 0")
+        self.model = model
+        self.train_split = train
+        self.dev = dev
+        self.settings = settings
+        self.out = out
+        self.teacher = teacher
         self.steps_per_epoch = len(train.images) // settings.batch_size
         params = [p for name, p in model.named_parameters() if name in model.trainable_state()]
         for p in params:
@@ -146,9 +162,15 @@ class Trainer:
             desc=f"epoch {self.epoch + 1}",
             leave=False,
         )
-        for images, captions in bar:
-            loss, parts = contrastive_loss(
-                self.model, images.to(device), captions.to(device), self.settings, reg
+        for images, captions, rows in bar:
+            teacher_logits = self.teacher.logits(images, rows) if self.teacher else None
+            loss, parts = training_loss(
+                self.model,
+                images.to(device),
+                captions.to(device),
+                self.settings,
+                reg,
+                None if teacher_logits is None else teacher_logits.to(device),
             )
             self.optimizer.zero_grad()
             loss.backward()
@@ -228,7 +250,12 @@ def main() -> None:
     model = load_encoder(args.init).to(settings.device)
     train = load_split_features(model, args.data, "train", args.cache, flipped=True)
     dev = load_split_features(model, args.data, "dev", args.cache)
-    Trainer(model, train, dev, settings, args.out).fit()
+    teacher = None
+    if settings.distill_weight > 0:
+        captions = [c for p in load_split(args.data, "train") for c in p.captions]
+        embeddings = minilm_embeddings(captions, args.cache / "train-minilm.pt")
+        teacher = train_teacher(train, embeddings, settings.seed)
+    Trainer(model, train, dev, settings, args.out, teacher).fit()
     print(f"best checkpoint: {args.out / 'best'}")
 
 

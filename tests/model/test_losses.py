@@ -41,5 +41,9 @@ def test_overuse_penalises_a_shared_word_more_than_specific_words() -> None:
 
 def test_distillation_is_zero_for_equal_similarities_and_positive_otherwise() -> None:
     teacher = torch.randn(4, 4)
-    assert distillation(teacher, teacher, 0.1).item() == pytest.approx(0.0, abs=1e-6)
-    assert distillation(torch.randn(4, 4), teacher, 0.1).item() > 0
+    assert distillation(teacher, teacher).item() == pytest.approx(0.0, abs=1e-6)
+    assert distillation(torch.randn(4, 4), teacher).item() > 0
+    # hand value for one direction pair: N=2, teacher certain of the diagonal
+    t = torch.tensor([[50.0, -50.0], [-50.0, 50.0]])
+    s = torch.zeros(2, 2)  # student uniform: KL = log 2 per row and per column
+    assert distillation(s, t).item() == pytest.approx(math.log(2), rel=1e-4)

@@ -10,6 +10,7 @@ from model.dense import train_dense_baseline
 from model.evaluate import lexical_retrieval
 from model.retrieval import dense_report
 from model.splits import SplitFeatures, sample_batches
+from model.teacher import Teacher
 from model.train import Trainer, TrainSettings
 
 
@@ -39,8 +40,9 @@ def test_sample_batches_pairs_each_image_with_one_of_its_captions() -> None:
         per=2,
     )
     seen = []
-    for images, captions in sample_batches(split, 3, torch.Generator().manual_seed(0)):
+    for images, captions, rows in sample_batches(split, 3, torch.Generator().manual_seed(0)):
         assert images.shape == (3, 2, 3) and images.dtype == torch.float32
+        assert torch.equal(captions[:, 0], rows.float())
         for img, cap in zip(images[:, 0, 0].tolist(), captions[:, 0].tolist()):
             assert int(cap) // 2 == int(img)
             seen.append(int(img))
@@ -96,3 +98,22 @@ def test_dense_baseline_learns_the_toy_pairs() -> None:
     images, captions = baseline.encode(toy_split(model, 32, 1))
     assert images.shape == (32, 512) and captions.shape == (64, 512)
     assert dense_report(images, captions).i2t[1] > 50
+
+
+def test_distillation_needs_a_teacher_and_is_recorded(tmp_path: Path) -> None:
+    model = load_encoder("tiny-lite0")
+    train, dev = toy_split(model, 64, 0), toy_split(model, 32, 1)
+    with pytest.raises(ValueError, match="teacher is needed"):
+        Trainer(model, train, dev, settings(distill_weight=1.0), tmp_path)
+    embeddings = torch.nn.functional.normalize(train.captions[:, :24], dim=1)
+    teacher = Teacher(
+        train_dense_baseline(
+            SplitFeatures(train.images, None, embeddings, train.per),
+            epochs=5,
+            batch_size=16,
+            width=64,
+        ),
+        embeddings,
+    )
+    history = Trainer(model, train, dev, settings(distill_weight=1.0), tmp_path, teacher).fit()
+    assert all(row["distill"] > 0 for row in history)
