@@ -1,0 +1,93 @@
+"""``python -m service --index INDEX``: serve an index over HTTP, with the search page at /."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import uvicorn
+from pydantic import ValidationError
+
+from .app import create_app
+from .index_handle import IndexOpenError
+from .settings import ENV_PREFIX, Settings
+from .startup import StartupError, check_index, check_model_source
+
+log = logging.getLogger("service")
+
+EXIT_CONFIG = 2  # a bad setting, or no usable index: nothing was served
+
+EPILOG = f"""\
+Every flag can also be set as an environment variable {ENV_PREFIX}<NAME> (for example
+{ENV_PREFIX}ADMIN_API_KEY, {ENV_PREFIX}CORS_ORIGINS='["https://example.org"]'); flags win.
+
+examples:
+  python -m indexer build --images photos/ --out indexes/photos
+  python -m service --index indexes/photos --port 8000"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m service",
+        description="Serve a LexVLA index: search API, per-word explanations, search page.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    for name, field in Settings.model_fields.items():
+        flag = f"--{name.replace('_', '-')}"
+        if name == "cors_origins":
+            parser.add_argument(
+                "--cors-origin",
+                dest=name,
+                action="append",
+                metavar="ORIGIN",
+                help=field.description,
+            )
+        else:  # values are strings here; the Settings model converts and checks them
+            parser.add_argument(flag, dest=name, metavar=name.upper(), help=field.description)
+    return parser
+
+
+def settings_from(argv: list[str] | None) -> Settings:
+    """Flags over environment variables over defaults."""
+    args = build_parser().parse_args(argv)
+    given = {name: value for name, value in vars(args).items() if value is not None}
+    return Settings(**given)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        settings = settings_from(argv)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"--{str(e['loc'][0]).replace('_', '-')} ({ENV_PREFIX}{str(e['loc'][0]).upper()}): "
+            f"{e['msg']}"
+            for e in exc.errors()
+        )
+        print(f"python -m service: error: {problems}", file=sys.stderr)
+        return EXIT_CONFIG
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        source = check_index(Path(settings.index))
+        check_model_source(settings.model or source)
+    except (IndexOpenError, StartupError) as exc:
+        print(f"python -m service: error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    log.info("serving %s at http://%s:%d/", settings.index, settings.host, settings.port)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=5,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

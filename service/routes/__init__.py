@@ -1,0 +1,1 @@
+"""One router per resource: search, images, health and stats, admin, the page."""

@@ -1,0 +1,138 @@
+"""``/search``: text or image queries against images or captions, explained word by word."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from ..deps import EngineDep, SettingsDep
+from ..engine import Query as EngineQuery
+from ..engine import SearchEngine
+from ..query_edit import QueryEdits, parse_query
+from ..results import hits, query_info
+from ..schemas import SearchOptions, SearchResponse, TextSearch
+from ..settings import Settings
+from ..uploads import decode_upload
+
+router = APIRouter(tags=["search"])
+Options = TypeVar("Options", bound=SearchOptions)
+
+FORM_FIELDS = ("image", "k", "target", "explain", "boost", "drop")
+MAX_FORM_FIELDS = 2 * 64 + 8  # boost and drop may repeat
+
+IMAGE_FORM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["image"],
+    "additionalProperties": False,
+    "properties": {
+        "image": {"type": "string", "format": "binary", "description": "the query image"},
+        "k": {"type": "integer", "minimum": 1, "maximum": 1000},
+        "target": {"type": "string", "enum": ["images", "captions"]},
+        "explain": {"type": "boolean"},
+        "boost": {"type": "array", "items": {"type": "string"}, "maxItems": 64},
+        "drop": {"type": "array", "items": {"type": "string"}, "maxItems": 64},
+    },
+}
+POST_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/TextSearch"}},
+            "multipart/form-data": {"schema": IMAGE_FORM_SCHEMA},
+        },
+    }
+}
+
+
+def _edits(
+    engine: SearchEngine, options: SearchOptions, text: str | None
+) -> tuple[str | None, QueryEdits]:
+    """The text to encode and every edit (typed in the text or given as fields), checked."""
+    edits = QueryEdits(tuple(options.boost), tuple(options.drop))
+    if text is not None:
+        text, typed = parse_query(text)
+        edits = typed.merged(edits)
+        if not text and not edits.boost:
+            raise HTTPException(422, "the query has no words to search for (only -word edits)")
+    edits.check(engine.vocabulary)
+    return text, edits
+
+
+async def _run(
+    engine: SearchEngine,
+    settings: Settings,
+    options: SearchOptions,
+    text: str | None = None,
+    upload: bytes | None = None,
+) -> SearchResponse:
+    started = time.perf_counter()
+    text, edits = _edits(engine, options, text)
+    image = None
+    if upload is not None:
+        size = int(engine.model.image.image_size)
+        image = await run_in_threadpool(decode_upload, upload, size, settings.max_upload_bytes)
+    k = options.k or settings.default_k
+    result = await engine.search(EngineQuery(options.target, k, edits, text=text, image=image))
+    return SearchResponse(
+        query=query_info("image" if image is not None else "text", text, edits, result.query_terms),
+        target=options.target,
+        k=k,
+        hits=hits(result, options.explain, engine.metrics),
+        quant_scale=engine.model.config.sparse.quant_scale,
+        index_version=result.version,
+        took_ms=round((time.perf_counter() - started) * 1000, 2),
+    )
+
+
+@router.get("/search", response_model=SearchResponse)
+async def search_get(
+    params: Annotated[TextSearch, Query()], engine: EngineDep, settings: SettingsDep
+) -> SearchResponse:
+    """Search by text. ``+word`` / ``-word`` in ``q`` (or ``boost`` / ``drop``) edit the query."""
+    return await _run(engine, settings, params, text=params.q)
+
+
+def _validated(model: type[Options], data: bytes | dict[str, Any]) -> Options:
+    """``data`` (a JSON body or form values) as ``model``, or the API's 422 answer."""
+    try:
+        if isinstance(data, bytes):
+            return model.model_validate_json(data)
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_input=False)) from exc
+
+
+@router.post("/search", response_model=SearchResponse, openapi_extra=POST_BODY)
+async def search_post(request: Request, engine: EngineDep, settings: SettingsDep) -> SearchResponse:
+    """Search by text (JSON body) or by an image (multipart upload, field ``image``)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/json":
+        params = _validated(TextSearch, await request.body())
+        return await _run(engine, settings, params, text=params.q)
+    if content_type != "multipart/form-data":
+        raise HTTPException(
+            415, "send a JSON text query (application/json) or an image (multipart/form-data)"
+        )
+    async with request.form(max_files=1, max_fields=MAX_FORM_FIELDS) as form:
+        unknown = sorted(set(form.keys()) - set(FORM_FIELDS))
+        if unknown:
+            raise HTTPException(422, f"unknown form fields: {', '.join(unknown)}")
+        upload = form.get("image")
+        if not isinstance(upload, UploadFile):
+            raise HTTPException(422, "an image search needs the image as a file field 'image'")
+        options = _validated(
+            SearchOptions,
+            {
+                **{name: form[name] for name in ("k", "target", "explain") if name in form},
+                "boost": form.getlist("boost"),
+                "drop": form.getlist("drop"),
+            },
+        )
+        data = await upload.read()
+    return await _run(engine, settings, options, upload=data)

@@ -1,0 +1,162 @@
+"""Request and response bodies of the API (pydantic models; unknown fields are rejected)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MAX_QUERY_CHARS = 1000  # the text encoder reads 64 tokens; longer text is a client bug
+MAX_K = 1000
+MAX_EDIT_WORDS = 64
+WordList = list[str]
+
+
+class Target(StrEnum):
+    """What a query searches: indexed images or indexed captions."""
+
+    images = "images"
+    captions = "captions"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SearchOptions(Strict):
+    """What every search takes besides its query (text or image)."""
+
+    k: int | None = Field(default=None, ge=1, le=MAX_K, description="number of hits")
+    target: Target = Field(default=Target.images, description="search images or captions")
+    explain: bool = Field(default=True, description="explain each hit word by word")
+    boost: WordList = Field(
+        default_factory=list,
+        max_length=MAX_EDIT_WORDS,
+        description="words to add to the query or make its strongest",
+    )
+    drop: WordList = Field(
+        default_factory=list, max_length=MAX_EDIT_WORDS, description="words to remove"
+    )
+
+    @field_validator("boost", "drop")
+    @classmethod
+    def _words(cls, words: WordList) -> WordList:
+        return [w.strip().lower() for w in words if w.strip()]
+
+
+class TextSearch(SearchOptions):
+    """A text query: ``+word`` / ``-word`` in the text boost or drop a word."""
+
+    q: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="query text")
+
+    @field_validator("q")
+    @classmethod
+    def _not_blank(cls, q: str) -> str:
+        if not q.strip():
+            raise ValueError("the query is empty (only whitespace)")
+        return q.strip()
+
+
+class WordMatch(BaseModel):
+    """One word a hit shares with the query: ``contribution = query_weight * doc_weight``.
+
+    Weights are the integer impacts Lucene holds (weight = impact / ``quant_scale``).
+    """
+
+    word: str
+    query_weight: int
+    doc_weight: int
+    contribution: int
+
+
+class HitMetadata(BaseModel):
+    captions: list[str]
+    image_url: str
+    thumbnail_url: str
+    width: int | None = None
+    height: int | None = None
+    fields: dict[str, Any] = Field(default_factory=dict, description="metadata given at indexing")
+
+
+class Hit(BaseModel):
+    """One result. ``score`` is the exact sum of ``matches[*].contribution``."""
+
+    id: str = Field(description="document id: an image id, or image_id#n for a caption")
+    image_id: str
+    score: int
+    rank: int
+    caption: str | None = Field(default=None, description="the matched caption (captions only)")
+    metadata: HitMetadata
+    matches: list[WordMatch] | None = Field(
+        default=None, description="shared words, largest contribution first (explain=true)"
+    )
+
+
+class QueryWord(BaseModel):
+    """A word of the query vector that was searched."""
+
+    word: str
+    weight: int
+    boosted: bool = False
+
+
+class QueryInfo(BaseModel):
+    kind: Literal["text", "image"]
+    text: str | None = Field(default=None, description="the text encoded (edits removed)")
+    words: list[QueryWord] = Field(description="the query vector searched, highest first")
+    boost: list[str]
+    drop: list[str]
+
+
+class SearchResponse(BaseModel):
+    query: QueryInfo
+    target: Target
+    k: int
+    hits: list[Hit]
+    quant_scale: float = Field(description="impact = round(weight * quant_scale)")
+    index_version: str
+    took_ms: float
+
+
+class Heatmap(BaseModel):
+    """How strongly each patch of an image activates one word (PatchDis)."""
+
+    image_id: str
+    word: str
+    rows: int
+    cols: int
+    weights: list[list[float]] = Field(description="rows x cols non-negative patch weights")
+    max: float = Field(description="largest weight of any word on any patch of this image")
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Ready(BaseModel):
+    status: str
+    index_version: str | None = None
+    model: str | None = None
+
+
+class Stats(BaseModel):
+    images: int
+    captions: int
+    vocabulary_size: int
+    model: dict[str, Any]
+    index_version: str
+    manifest: dict[str, Any]
+    reloads: int
+    queued: int
+
+
+class ReloadResult(BaseModel):
+    version: str
+    changed: bool
+
+
+class Problem(BaseModel):
+    """Every 4xx and 5xx answer: what went wrong, in a sentence."""
+
+    detail: str | list[Any]

@@ -1,0 +1,67 @@
+"""Service settings: command-line flags and ``LEXSEARCH_*`` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "LEXSEARCH_"
+
+
+class Settings(BaseSettings):
+    """Everything the service can be told; each field is also ``LEXSEARCH_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
+
+    index: Path = Field(description="index folder written by `python -m indexer build`")
+    model: str | None = Field(
+        default=None,
+        description="checkpoint folder or config name; default: the model the index was built with",
+    )
+    host: str = Field(default="127.0.0.1", description="address to listen on")
+    port: int = Field(default=8000, ge=0, le=65535, description="port to listen on")
+    default_k: int = Field(default=10, ge=1, le=1000, description="hits when a query gives no k")
+    max_batch: int = Field(
+        default=8, ge=1, le=256, description="queries the search worker encodes together"
+    )
+    max_queue: int = Field(
+        default=256, ge=1, description="queued searches before the service answers 503"
+    )
+    boost_factor: float = Field(
+        default=2.0,
+        gt=0,
+        description="a boosted word's weight, as a multiple of the query's highest weight",
+    )
+    max_upload_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, description="largest request body (uploads included)"
+    )
+    max_image_pixels: int = Field(
+        default=50_000_000, ge=1, description="larger images are rejected as decompression bombs"
+    )
+    thumbnail_size: int = Field(default=320, ge=16, le=2048, description="thumbnail long side")
+    heatmap_cache: int = Field(
+        default=64, ge=0, description="images whose per-patch word weights are kept in memory"
+    )
+    reload_interval_s: float = Field(
+        default=2.0, gt=0, description="how often to look for a newly published index version"
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="an origin allowed by CORS; repeat the flag (the env var takes a JSON list)",
+    )
+    admin_api_key: SecretStr | None = Field(
+        default=None, description="key for /admin endpoints (X-API-Key); unset: admin disabled"
+    )
+    torch_threads: int | None = Field(
+        default=None, ge=1, description="PyTorch intra-op threads (default: PyTorch's choice)"
+    )
+    log_level: str = Field(default="info", description="debug, info, warning or error")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Settings from the environment (``LEXSEARCH_INDEX`` is required); tests override it."""
+    return Settings()  # type: ignore[call-arg]

@@ -1,0 +1,78 @@
+"""Opening what the service serves: the index, the model that wrote it, the search worker."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from indexer.decode import set_pixel_limit
+from model import LexVLA, load_encoder, named_configs
+
+from .engine import SearchEngine
+from .index_handle import IndexHandle, open_index
+from .metrics import Metrics
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(RuntimeError):
+    """The service cannot start as configured; the message says what to fix."""
+
+
+def model_source(settings: Settings, handle: IndexHandle) -> str:
+    """``--model`` when given, else the model recorded in the index manifest."""
+    return settings.model or handle.published.manifest.model.source
+
+
+def check_model_source(source: str) -> None:
+    """Fail early, without loading anything, when ``source`` names no model."""
+    if source != "default" and not Path(source).is_dir() and source not in named_configs():
+        raise StartupError(
+            f"model {source!r} is neither 'default', a checkpoint folder nor a named config "
+            f"({', '.join(named_configs())})"
+        )
+
+
+def check_index(root: Path) -> str:
+    """Open and close the published index once (Lucene, metadata, manifest); its model."""
+    handle = open_index(root)
+    try:
+        return handle.published.manifest.model.source
+    finally:
+        handle.retire()
+
+
+def load_model(source: str) -> LexVLA:
+    check_model_source(source)
+    try:
+        return load_encoder(source)
+    except (OSError, ValueError) as exc:
+        raise StartupError(f"cannot load model {source!r}: {exc}") from exc
+
+
+def open_engine(settings: Settings, metrics: Metrics) -> SearchEngine:
+    """The model and the index, opened and checked against each other (not started)."""
+    if settings.torch_threads:
+        torch.set_num_threads(settings.torch_threads)
+    set_pixel_limit(settings.max_image_pixels)
+    handle = open_index(settings.index)
+    try:
+        source = model_source(settings, handle)
+        model = load_model(source)
+        log.info("model %s (%s), index version %s", model.config.name, source, handle.version)
+        return SearchEngine(
+            model,
+            handle,
+            metrics,
+            max_batch=settings.max_batch,
+            max_queue=settings.max_queue,
+            boost_factor=settings.boost_factor,
+            reload_interval_s=settings.reload_interval_s,
+            heatmap_cache=settings.heatmap_cache,
+        )
+    except BaseException:
+        handle.retire()
+        raise
