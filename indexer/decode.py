@@ -1,0 +1,143 @@
+"""Robust image decoding: every file ends as an upright RGB image or a reason to skip it.
+
+Handles what real collections hold: EXIF rotation, CMYK, palette and alpha images
+(composited on white), 16-bit and float images (rescaled, not clipped), and rejects
+empty, non-image, truncated and corrupt files and decompression bombs (more pixels
+than Pillow's ``Image.MAX_IMAGE_PIXELS``; :func:`set_pixel_limit` changes it).
+Large JPEGs are decoded at a reduced DCT scale when the encoder wants a small input,
+so query images should go through :func:`decode_image` too for identical vectors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import warnings
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .records import SkipReason
+
+# The pixel limit is checked explicitly below (thread-safe); Pillow's warning is noise.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS  # Pillow's limit, about 89 megapixels
+EXIF_ORIENTATION = 0x0112
+SWAPPING_ORIENTATIONS = frozenset({5, 6, 7, 8})
+WHITE = (255, 255, 255, 255)
+SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, MemoryError)
+
+
+class ImageSkipped(Exception):
+    """An input that cannot become an image, with the reason the summary reports."""
+
+    def __init__(self, reason: SkipReason, detail: str) -> None:
+        super().__init__(f"{reason.value}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass
+class DecodedImage:
+    """An upright RGB image (resized when a size was asked for) and its original size."""
+
+    image: Image.Image
+    width: int  # upright, before resizing
+    height: int
+
+
+def set_pixel_limit(max_pixels: int | None) -> None:
+    """Images with more pixels than this are skipped as decompression bombs."""
+    Image.MAX_IMAGE_PIXELS = max_pixels
+
+
+def file_digest(path: Path) -> tuple[str, int]:
+    """SHA-256 hex digest and size in bytes of a file, read in chunks."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _rescaled(values: np.ndarray, full_scale: float) -> Image.Image:
+    """A single-channel 8-bit image from high-depth values, ``full_scale`` -> 255."""
+    scaled = np.clip(values.astype(np.float64) * (255.0 / full_scale), 0, 255)
+    return Image.fromarray(np.round(scaled).astype(np.uint8), mode="L")
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """RGB from any mode: alpha over white, high bit depths rescaled, the rest converted."""
+    if img.mode in SIXTEEN_BIT_MODES:
+        img = _rescaled(np.asarray(img), 65535.0)
+    elif img.mode == "I":
+        values = np.asarray(img)
+        peak = float(values.max(initial=0))
+        img = _rescaled(values, 255.0 if peak <= 255 else 65535.0 if peak <= 65535 else peak)
+    elif img.mode == "F":
+        values = np.asarray(img)
+        img = _rescaled(values, 1.0 if float(values.max(initial=0)) <= 1.0 else 255.0)
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, WHITE), rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def _open(path: Path) -> Image.Image:
+    try:
+        return Image.open(path)
+    except UnidentifiedImageError as exc:
+        raise ImageSkipped(SkipReason.NOT_AN_IMAGE, str(exc)) from exc
+    except Image.DecompressionBombError as exc:
+        raise ImageSkipped(SkipReason.BOMB, str(exc)) from exc
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+        raise ImageSkipped(SkipReason.UNREADABLE, str(exc)) from exc
+    except DECODE_ERRORS as exc:
+        raise ImageSkipped(SkipReason.CORRUPT, str(exc)) from exc
+
+
+def decode_image(path: Path, size: int | None = None) -> DecodedImage:
+    """Decode ``path`` upright in RGB, squashed to ``size`` x ``size`` when given.
+
+    Raises :class:`ImageSkipped` with the reason when the file cannot be used.
+    """
+    try:
+        empty = path.stat().st_size == 0
+    except OSError as exc:
+        raise ImageSkipped(SkipReason.UNREADABLE, str(exc)) from exc
+    if empty:
+        raise ImageSkipped(SkipReason.EMPTY_FILE, "0 bytes")
+    with _open(path) as img:
+        width, height = img.size
+        limit = Image.MAX_IMAGE_PIXELS
+        if limit is not None and width * height > limit:
+            raise ImageSkipped(
+                SkipReason.BOMB, f"{width}x{height} pixels exceeds the limit of {limit}"
+            )
+        try:
+            orientation = img.getexif().get(EXIF_ORIENTATION, 1)
+        except DECODE_ERRORS:
+            orientation = 1
+        if orientation in SWAPPING_ORIENTATIONS:
+            width, height = height, width
+        if size is not None and img.format == "JPEG":
+            img.draft(img.mode, (size, size))  # DCT-domain downscaling, >= size on each side
+        try:
+            img.load()
+        except DECODE_ERRORS as exc:
+            raise ImageSkipped(SkipReason.CORRUPT, str(exc)) from exc
+        try:
+            upright = ImageOps.exif_transpose(img)
+        except DECODE_ERRORS:
+            upright = img  # a broken EXIF block: keep the pixels as stored
+        rgb = to_rgb(upright)
+    if size is not None:
+        rgb = rgb.resize((size, size), Image.Resampling.BILINEAR)
+    return DecodedImage(rgb, width, height)

