@@ -102,8 +102,10 @@ def open_published(root: str | Path) -> PublishedIndex:
 
 
 def is_index_root(root: Path) -> bool:
-    """Whether ``root`` holds an index (published or still being built)."""
-    return (root / SHARDS).is_dir() or (root / CURRENT).is_symlink()
+    """Whether ``root`` holds an index (published, being built, or a job's lock)."""
+    return any(
+        (root / name).exists() or (root / name).is_symlink() for name in (SHARDS, CURRENT, LOCK)
+    )
 
 
 @contextmanager
