@@ -156,7 +156,16 @@ class ReloadResult(BaseModel):
     changed: bool
 
 
-class Problem(BaseModel):
-    """Every 4xx and 5xx answer: what went wrong, in a sentence."""
+class Issue(BaseModel):
+    """One invalid field of a request."""
 
-    detail: str | list[Any]
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """Every 4xx and 5xx answer: what went wrong, in a sentence (and per field for 422)."""
+
+    detail: str
+    errors: list[Issue] | None = None

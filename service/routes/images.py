@@ -12,6 +12,7 @@ from indexer import ImageRow
 
 from ..deps import EngineDep, SettingsDep
 from ..engine import NotFoundError, SearchEngine
+from ..errors import problems
 from ..schemas import Heatmap
 from ..thumbnails import thumbnail
 
@@ -31,7 +32,7 @@ def _image(engine: SearchEngine, image_id: str) -> tuple[ImageRow, Path]:
     return rows[0], path
 
 
-@router.get("/images/{image_id:path}", response_class=FileResponse)
+@router.get("/images/{image_id:path}", response_class=FileResponse, responses=problems(404))
 def image_file(image_id: str, engine: EngineDep) -> FileResponse:
     """The indexed image file as it is on disk."""
     _, path = _image(engine, image_id)
@@ -41,7 +42,7 @@ def image_file(image_id: str, engine: EngineDep) -> FileResponse:
 @router.get(
     "/thumbnails/{image_id:path}",
     response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}}}},
+    responses={200: {"content": {"image/jpeg": {}}}, **problems(404)},
 )
 def image_thumbnail(image_id: str, engine: EngineDep, settings: SettingsDep) -> Response:
     """The image shrunk to ``thumbnail_size`` on its long side (JPEG)."""
@@ -50,7 +51,7 @@ def image_thumbnail(image_id: str, engine: EngineDep, settings: SettingsDep) -> 
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": CACHE_IMMUTABLE})
 
 
-@router.get("/heatmaps/{image_id:path}", response_model=Heatmap)
+@router.get("/heatmaps/{image_id:path}", response_model=Heatmap, responses=problems(404, 422, 503))
 async def image_heatmap(
     image_id: str,
     word: Annotated[str, Query(min_length=1, max_length=64, description="a vocabulary word")],

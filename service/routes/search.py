@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Annotated, Any, TypeVar
 
@@ -9,11 +10,12 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 
 from ..deps import EngineDep, SettingsDep
 from ..engine import Query as EngineQuery
 from ..engine import SearchEngine
+from ..errors import problems
 from ..query_edit import QueryEdits, parse_query
 from ..results import hits, query_info
 from ..schemas import SearchOptions, SearchResponse, TextSearch
@@ -26,6 +28,8 @@ Options = TypeVar("Options", bound=SearchOptions)
 FORM_FIELDS = ("image", "k", "target", "explain", "boost", "drop")
 MAX_FORM_FIELDS = 2 * 64 + 8  # boost and drop may repeat
 
+TEXT_SCHEMA = TextSearch.model_json_schema(ref_template="#/components/schemas/{model}")
+TEXT_SCHEMA.pop("$defs", None)  # Target is a component already (responses use it)
 IMAGE_FORM_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["image"],
@@ -43,7 +47,7 @@ POST_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/TextSearch"}},
+            "application/json": {"schema": TEXT_SCHEMA},
             "multipart/form-data": {"schema": IMAGE_FORM_SCHEMA},
         },
     }
@@ -90,7 +94,7 @@ async def _run(
     )
 
 
-@router.get("/search", response_model=SearchResponse)
+@router.get("/search", response_model=SearchResponse, responses=problems(422, 503))
 async def search_get(
     params: Annotated[TextSearch, Query()], engine: EngineDep, settings: SettingsDep
 ) -> SearchResponse:
@@ -98,17 +102,42 @@ async def search_get(
     return await _run(engine, settings, params, text=params.q)
 
 
-def _validated(model: type[Options], data: bytes | dict[str, Any]) -> Options:
-    """``data`` (a JSON body or form values) as ``model``, or the API's 422 answer."""
+def _validated(model: type[Options], data: bytes) -> Options:
+    """A JSON document as ``model`` (strictly: no 0 for false), or the API's 422 answer."""
     try:
-        if isinstance(data, bytes):
-            return model.model_validate_json(data)
-        return model.model_validate(data)
+        return model.model_validate_json(data, strict=True)
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_input=False)) from exc
 
 
-@router.post("/search", response_model=SearchResponse, openapi_extra=POST_BODY)
+def _form_json(form: FormData) -> bytes:
+    """Form fields as the JSON they stand for: ``k`` an integer, ``explain`` true or false.
+
+    Anything else stays a string, which strict validation then rejects by name.
+    """
+    values: dict[str, Any] = {"boost": form.getlist("boost"), "drop": form.getlist("drop")}
+    for name in ("k", "target", "explain"):
+        if name in form:
+            value = form[name]
+            if not isinstance(value, str):
+                raise HTTPException(422, f"{name}: must be a form field, not a file")
+            if name == "k" and value.isascii() and value.isdigit():
+                values[name] = int(value)
+            elif name == "explain" and value in ("true", "false"):
+                values[name] = value == "true"
+            else:
+                values[name] = value
+    if not all(isinstance(w, str) for w in values["boost"] + values["drop"]):
+        raise HTTPException(422, "boost and drop must be form fields, not files")
+    return json.dumps(values).encode()
+
+
+@router.post(
+    "/search",
+    response_model=SearchResponse,
+    openapi_extra=POST_BODY,
+    responses=problems(400, 413, 415, 422, 503),
+)
 async def search_post(request: Request, engine: EngineDep, settings: SettingsDep) -> SearchResponse:
     """Search by text (JSON body) or by an image (multipart upload, field ``image``)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -126,13 +155,6 @@ async def search_post(request: Request, engine: EngineDep, settings: SettingsDep
         upload = form.get("image")
         if not isinstance(upload, UploadFile):
             raise HTTPException(422, "an image search needs the image as a file field 'image'")
-        options = _validated(
-            SearchOptions,
-            {
-                **{name: form[name] for name in ("k", "target", "explain") if name in form},
-                "boost": form.getlist("boost"),
-                "drop": form.getlist("drop"),
-            },
-        )
+        options = _validated(SearchOptions, _form_json(form))
         data = await upload.read()
     return await _run(engine, settings, options, upload=data)

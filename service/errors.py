@@ -1,0 +1,65 @@
+"""Error answers: exceptions to HTTP statuses, one JSON shape (``Problem``), documented."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from .engine import EngineBusyError, ModelMismatchError, NotFoundError
+from .index_handle import IndexOpenError
+from .query_edit import UnknownWordError
+from .schemas import Problem
+from .uploads import UploadError
+
+DESCRIPTIONS = {
+    400: "The upload is not a usable image",
+    401: "Missing or wrong X-API-Key",
+    403: "Admin endpoints are disabled",
+    404: "No such image or word",
+    409: "The new index was written by another model",
+    413: "The request body or image is too large",
+    415: "Not JSON or multipart, or the upload is not an image",
+    422: "Invalid parameters (each listed in `errors`)",
+    503: "The service is busy or its index is unusable",
+}
+
+STATUS_OF: dict[type[Exception], int] = {
+    UnknownWordError: 422,
+    NotFoundError: 404,
+    EngineBusyError: 503,
+    IndexOpenError: 503,
+    ModelMismatchError: 409,
+}
+
+
+def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for these error statuses."""
+    return {code: {"model": Problem, "description": DESCRIPTIONS[code]} for code in codes}
+
+
+def _validation_problem(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
+    summary = "; ".join(
+        f"{'.'.join(str(p) for p in e['loc'] if p not in ('body', 'query', 'path'))}: {e['msg']}"
+        for e in errors
+    )
+    return JSONResponse({"detail": summary, "errors": errors}, status_code=422)
+
+
+def _known_problem(_: Request, exc: Exception) -> JSONResponse:
+    status = exc.status if isinstance(exc, UploadError) else STATUS_OF[type(exc)]
+    return JSONResponse({"detail": str(exc)}, status_code=status)
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation_problem)
+    errors: list[type[Exception]] = [UploadError, *STATUS_OF]
+    for error in errors:
+        app.add_exception_handler(error, _known_problem)
