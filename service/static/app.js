@@ -2,6 +2,7 @@
 "use strict";
 
 const MAX_CHIPS = 10; // matched words shown per hit
+const QUERY_WORDS_SHOWN = 16; // the rest behind a "show all" button
 
 const state = {
   text: "",
@@ -96,13 +97,14 @@ function imagePath(id) {
   return id.split("/").map(encodeURIComponent).join("/");
 }
 
-function edit(word, list) {
-  // The edit replaces any earlier one of the same word, typed (+word, -word) or clicked.
+function edit(word, kind) {
+  // kind: "boost", "drop" or null (undo). The edit replaces any earlier one of the same
+  // word, typed in the query (+word, -word) or clicked.
   state.boost = state.boost.filter((w) => w !== word);
   state.drop = state.drop.filter((w) => w !== word);
   state.text = state.text.replace(new RegExp(`(^|\\s)[+-]${word}(?=\\s|$)`, "gi"), " ").trim();
   $("#q").value = state.text;
-  if (list) list.push(word);
+  if (kind) state[kind].push(word);
   search();
 }
 
@@ -110,17 +112,29 @@ function renderQuery(query) {
   $("#query-bar").hidden = false;
   const words = $("#query-words");
   words.replaceChildren();
+  words.classList.remove("expanded");
   const top = Math.max(1, ...query.words.map((w) => w.weight));
-  for (const { word, weight, boosted } of query.words) {
+  query.words.forEach(({ word, weight, boosted }, i) => {
     const element = chip(word, null, `query weight ${weight}`);
     element.classList.add("query-word");
+    element.classList.toggle("extra", i >= QUERY_WORDS_SHOWN);
     element.classList.toggle("boosted", boosted);
     element.style.setProperty("--strength", (weight / top).toFixed(3));
     element.append(
-      button("+", "boost", `boost “${word}”`, () => edit(word, state.boost)),
-      button("−", "drop", `drop “${word}”`, () => edit(word, state.drop)),
+      button("+", "boost", `boost “${word}”`, () => edit(word, "boost")),
+      button("−", "drop", `drop “${word}”`, () => edit(word, "drop")),
     );
     words.append(element);
+  });
+  const hidden = query.words.length - QUERY_WORDS_SHOWN;
+  if (hidden > 0) {
+    const more = button(`all ${query.words.length} words`, "more", "show every query word", () => {
+      words.classList.toggle("expanded");
+      more.textContent = words.classList.contains("expanded")
+        ? "fewer words"
+        : `all ${query.words.length} words`;
+    });
+    words.append(more);
   }
   const edits = $("#edits");
   edits.replaceChildren();
@@ -207,8 +221,8 @@ function drawHeatmap(canvas, heatmap) {
   const image = context.createImageData(heatmap.cols, heatmap.rows);
   const peak = Math.max(1e-9, ...heatmap.weights.flat());
   heatmap.weights.flat().forEach((value, i) => {
-    const t = value / peak; // 0..1: transparent blue to opaque red
-    image.data.set([255 * t, 64 * (1 - t), 255 * (1 - t), 40 + 170 * t], i * 4);
+    const t = value / peak; // 0..1: a dim blue veil to a warm red
+    image.data.set([255 * t, 60 + 40 * t, 120 * (1 - t), 255 * (0.35 + 0.3 * t)], i * 4);
   });
   context.putImageData(image, 0, 0);
 }

@@ -56,9 +56,9 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def build_index(photos: Path, out: Path, model: LexVLA) -> Path:
+def build_index(photos: Path, out: Path, model: LexVLA, model_name: str = "tiny-lite0") -> Path:
     """An index of the sample photos and captions, built by the indexer's real job."""
-    options = JobOptions(model="tiny-lite0", device="cpu", workers=0, progress=False)
+    options = JobOptions(model=model_name, device="cpu", workers=0, progress=False)
     build(Source.manifest(photos / "manifest.jsonl"), out, options, model=model)
     return out
 
