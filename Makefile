@@ -1,4 +1,5 @@
-# `make demo`: set everything up and run the main job on the embedded default model.
+# `make demo`: set everything up, index the sample photos (and PHOTOS=DIR when given) with
+# the embedded default model, and serve the search page (PORT=8000, HOST=127.0.0.1).
 # `make test`: set everything up and run the test suite.
 PYTHON ?= python3
 VENV ?= .venv
@@ -18,8 +19,11 @@ $(STAMP): pyproject.toml requirements-nodeps.txt
 	$(BIN)/python -m pip install -q --no-deps -r requirements-nodeps.txt
 	touch $(STAMP)
 
+PORT ?= 8000
+HOST ?= 127.0.0.1
+
 demo: setup
-	$(BIN)/python -m model.demo
+	$(BIN)/python -m service.demo --host $(HOST) --port $(PORT) $(if $(PHOTOS),--photos "$(PHOTOS)")
 
 test: setup
 	$(BIN)/python -m pytest -q

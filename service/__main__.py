@@ -15,8 +15,6 @@ from .index_handle import IndexOpenError
 from .settings import ENV_PREFIX, Settings
 from .startup import StartupError, check_index, check_model_source
 
-log = logging.getLogger("service")
-
 EXIT_CONFIG = 2  # a bad setting, or no usable index: nothing was served
 
 EPILOG = f"""\
@@ -78,7 +76,6 @@ def main(argv: list[str] | None = None) -> int:
     except (IndexOpenError, StartupError) as exc:
         print(f"python -m service: error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    log.info("serving %s at http://%s:%d/", settings.index, settings.host, settings.port)
     uvicorn.run(
         create_app(settings),
         host=settings.host,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,6 +19,8 @@ from .routes.page import STATIC
 from .settings import Settings, get_settings
 from .startup import open_engine
 
+log = logging.getLogger("service")
+
 DESCRIPTION = """\
 Cross-modal search over a LexVLA index: images and captions are sparse vectors over
 one English vocabulary, and every score is a sum over the words query and document
@@ -30,6 +33,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = await run_in_threadpool(open_engine, app.state.settings, app.state.metrics)
     engine.start()
     app.state.engine = engine
+    settings = app.state.settings
+    log.info(
+        "ready: %d images, %d captions; search page at http://%s:%d/",
+        engine.handle.published.manifest.images,
+        engine.handle.published.manifest.captions,
+        settings.host,
+        settings.port,
+    )
     try:
         yield
     finally:

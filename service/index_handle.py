@@ -74,7 +74,7 @@ class IndexHandle:
             searcher.close()
         if hasattr(self, "store"):
             self.store.close()
-        log.info("closed index version %s", self.version)
+        log.debug("closed index version %s", self.version)
 
 
 def open_index(root: Path) -> IndexHandle:
