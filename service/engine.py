@@ -84,7 +84,7 @@ class SearchResult:
 
 @dataclass(frozen=True)
 class PatchWeights:
-    """Per-patch word weights of one indexed image.  # (patches, vocab)"""
+    """Per-patch word weights of one indexed image, in float16.  # (patches, vocab)"""
 
     weights: torch.Tensor
     grid: tuple[int, int]
@@ -126,7 +126,7 @@ class SearchEngine:
         max_queue: int = 256,
         boost_factor: float = 2.0,
         reload_interval_s: float = 2.0,
-        heatmap_cache: int = 64,
+        heatmap_cache: int = 16,
     ) -> None:
         self.model = model
         self.vocabulary = model.vocab.index
@@ -339,7 +339,7 @@ class SearchEngine:
             picture = decode_image(Path(rows[0].path), size).image
             encoded = self.model.encode_images([picture], with_patches=True)
         assert encoded.patch_word_weights is not None and encoded.grid is not None
-        result = PatchWeights(encoded.patch_word_weights[0].float(), encoded.grid)
+        result = PatchWeights(encoded.patch_word_weights[0].half(), encoded.grid)
         if self.heatmap_cache:
             self._patches[key] = result
             while len(self._patches) > self.heatmap_cache:

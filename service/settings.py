@@ -43,7 +43,9 @@ class Settings(BaseSettings):
     )
     thumbnail_size: int = Field(default=320, ge=16, le=2048, description="thumbnail long side")
     heatmap_cache: int = Field(
-        default=64, ge=0, description="images whose per-patch word weights are kept in memory"
+        default=16,
+        ge=0,
+        description="images whose per-patch word weights stay in memory (2 MB each by default)",
     )
     reload_interval_s: float = Field(
         default=2.0, gt=0, description="how often to look for a newly published index version"

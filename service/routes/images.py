@@ -66,7 +66,7 @@ async def image_heatmap(
     except NotFoundError as exc:
         raise HTTPException(404, str(exc)) from exc
     rows, cols = patches.grid
-    column = patches.weights[:, engine.vocabulary[word]].reshape(rows, cols)
+    column = patches.weights[:, engine.vocabulary[word]].float().reshape(rows, cols)
     return Heatmap(
         image_id=image_id,
         word=word,

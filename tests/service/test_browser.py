@@ -12,6 +12,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from model import LexVLA, load_encoder
@@ -127,12 +128,16 @@ def test_search_page_in_chromium(
 
 @pytest.mark.slow
 def test_search_page_on_the_default_model(browser: object, photos: Path, tmp_path: Path) -> None:
-    """The same flow on the shipped model, for screenshots with real words."""
+    """The same flow on the shipped model (real words, a 7x7 patch grid), for screenshots."""
     model: LexVLA = load_encoder()
     index = build_index(photos, tmp_path / "index", model, model_name="default")
     server = LiveServer(index)
     try:
         server.wait_ready()
+        answer = httpx.get(f"{server.url}/search", params={"q": "a cat lying on a blanket"}).json()
+        assert len(answer["query"]["words"]) == model.config.sparse.query_top_k == 64
+        heatmap = httpx.get(f"{server.url}/heatmaps/chelsea.jpg", params={"word": "cat"}).json()
+        assert (heatmap["rows"], heatmap["cols"]) == (7, 7), "EfficientNet-Lite0's patch grid"
         out = screenshots(tmp_path, "default")
         browse(
             browser, server.url, "a cat lying on a blanket", photos / "images" / "rocket.jpg", out
