@@ -226,12 +226,14 @@ class SearchEngine:
                 return
 
     def _drain(self, first: Any) -> tuple[list[_Job], bool]:
+        """Up to ``max_batch`` queued jobs, skipping those whose client went away."""
         jobs: list[_Job] = []
         item = first
         while True:
             if item is _STOP:
                 return jobs, True
-            jobs.append(item)
+            if item.future.set_running_or_notify_cancel():
+                jobs.append(item)
             if len(jobs) >= self.max_batch:
                 return jobs, False
             try:
@@ -364,11 +366,14 @@ class SearchEngine:
         self.metrics.documents.labels("captions").set(manifest.captions)
 
     def _maybe_reload(self) -> None:
+        """Switch to a newer version when one is published; on any failure keep serving."""
         if time.monotonic() - self._last_check >= self.reload_interval_s:
             try:
                 self._reload()
             except (IndexOpenError, ModelMismatchError) as exc:
                 log.error("keeping index version %s: %s", self._handle.version, exc)
+            except Exception:
+                log.exception("keeping index version %s", self._handle.version)
 
     def _reload(self) -> bool:
         """Open and swap in a newer published version, if there is one."""
