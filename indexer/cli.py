@@ -65,15 +65,20 @@ def _encode_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device", default="auto", help="auto (a GPU if there is one), cpu, cuda or cuda:N"
     )
-    parser.add_argument("--batch-size", type=int, default=32, help="images per encoder batch")
     parser.add_argument(
-        "--caption-batch-size", type=int, default=64, help="captions per encoder batch"
+        "--batch-size", type=int, default=32, help="images per encoder batch (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--caption-batch-size",
+        type=int,
+        default=64,
+        help="captions per encoder batch (default: %(default)s)",
     )
     parser.add_argument(
         "--workers",
         type=int,
         default=default_workers(),
-        help="decoding worker processes (0: decode in the main process)",
+        help="decoding worker processes (0: decode in the main process; default: %(default)s)",
     )
     parser.add_argument(
         "--threads",
@@ -85,7 +90,8 @@ def _encode_arguments(parser: argparse.ArgumentParser) -> None:
         "--shard-size",
         type=int,
         default=256,
-        help="images per committed shard: the most work a kill can lose (new jobs only)",
+        help="images per committed shard: the most work a kill can lose (new jobs only; "
+        "default: %(default)s)",
     )
     parser.add_argument(
         "--no-captions",
@@ -97,19 +103,23 @@ def _encode_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-pixels",
         type=int,
         default=DEFAULT_MAX_PIXELS,
-        help="skip larger images as decompression bombs (default: Pillow's limit)",
+        help="skip larger images as decompression bombs (default: %(default)s, Pillow's limit)",
     )
 
 
 def _common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--lucene-threads", type=int, default=2, help="threads Anserini indexes with"
+        "--lucene-threads",
+        type=int,
+        default=2,
+        help="threads Anserini indexes with (default: %(default)s)",
     )
     parser.add_argument(
         "--keep-versions",
         type=int,
         default=2,
-        help="published versions kept on disk (the current one and older ones for readers)",
+        help="published versions kept on disk: the current one and older ones for readers "
+        "(default: %(default)s)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
     parser.add_argument(

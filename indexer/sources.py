@@ -59,6 +59,25 @@ class Source:
         return f"--images {self.path}" if self.kind == "images" else f"--manifest {self.path}"
 
 
+def _readable_name(text: str) -> str:
+    """A file name that is not valid UTF-8, with its odd bytes escaped."""
+    return os.fsencode(text).decode("utf-8", "backslashreplace")
+
+
+def _file_item(folder: Path, path: Path) -> Item:
+    relative = path.relative_to(folder).as_posix()
+    try:
+        relative.encode("utf-8")
+    except UnicodeEncodeError:
+        return Item(
+            id=_readable_name(relative),
+            path=_readable_name(str(path)),
+            skip=SkipReason.UNREADABLE.value,
+            detail="the file name is not valid UTF-8",
+        )
+    return Item(id=relative, path=str(path))
+
+
 def walk_folder(folder: Path) -> list[Item]:
     """Every non-hidden file under ``folder`` (recursively), id = its relative path."""
     items = []
@@ -66,8 +85,7 @@ def walk_folder(folder: Path) -> list[Item]:
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         for name in filenames:
             if not name.startswith("."):
-                path = Path(dirpath) / name
-                items.append(Item(id=path.relative_to(folder).as_posix(), path=str(path)))
+                items.append(_file_item(folder, Path(dirpath) / name))
     return sorted(items, key=lambda item: item.id)
 
 

@@ -53,6 +53,7 @@ def test_exif_rotation_is_applied_and_reported(bad_collection) -> None:  # type:
     assert decode_image(folder / "rotated.jpg", 16).image.size == (16, 16)
 
 
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 def test_pixel_limit_catches_bombs_below_pillows_hard_limit(tmp_path: Path) -> None:
     (tmp_path / "big.png").write_bytes(png_header_only(10000, 10000))  # 100 Mpx: a warning only
     with pytest.raises(ImageSkipped) as caught:

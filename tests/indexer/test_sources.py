@@ -1,4 +1,5 @@
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,15 @@ def test_folder_walk_is_sorted_recursive_and_skips_hidden(tmp_path: Path) -> Non
     items = Source.folder(tmp_path).items()
     assert [i.id for i in items] == ["a/z.png", "b.jpg", "c.txt"]
     assert items[0].path == str(tmp_path / "a" / "z.png")
+
+
+def test_file_names_that_are_not_utf8_are_skipped_not_fatal(tmp_path: Path) -> None:
+    (tmp_path / "ok.jpg").write_bytes(b"x")
+    fd = os.open(os.fsencode(tmp_path) + b"/bad\xff.jpg", os.O_CREAT | os.O_WRONLY)
+    os.close(fd)
+    bad, ok = Source.folder(tmp_path).items()
+    assert (bad.id, bad.skip) == ("bad\\xff.jpg", SkipReason.UNREADABLE.value)
+    assert json.dumps(bad.to_json()).encode("utf-8") and ok.skip is None
 
 
 def test_manifest_lines_become_items(tmp_path: Path) -> None:
