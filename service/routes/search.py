@@ -18,7 +18,7 @@ from ..engine import SearchEngine
 from ..errors import problems
 from ..query_edit import QueryEdits, parse_query
 from ..results import hits, query_info
-from ..schemas import SearchOptions, SearchResponse, TextSearch
+from ..schemas import MAX_EDIT_WORDS, MAX_K, SearchOptions, SearchResponse, Target, TextSearch
 from ..settings import Settings
 from ..uploads import decode_upload
 
@@ -26,7 +26,7 @@ router = APIRouter(tags=["search"])
 Options = TypeVar("Options", bound=SearchOptions)
 
 FORM_FIELDS = ("image", "k", "target", "explain", "boost", "drop")
-MAX_FORM_FIELDS = 2 * 64 + 8  # boost and drop may repeat
+MAX_FORM_FIELDS = 2 * MAX_EDIT_WORDS + len(FORM_FIELDS)  # boost and drop may repeat
 
 TEXT_SCHEMA = TextSearch.model_json_schema(ref_template="#/components/schemas/{model}")
 TEXT_SCHEMA.pop("$defs", None)  # Target is a component already (responses use it)
@@ -36,11 +36,11 @@ IMAGE_FORM_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {
         "image": {"type": "string", "format": "binary", "description": "the query image"},
-        "k": {"type": "integer", "minimum": 1, "maximum": 1000},
-        "target": {"type": "string", "enum": ["images", "captions"]},
+        "k": {"type": "integer", "minimum": 1, "maximum": MAX_K},
+        "target": {"type": "string", "enum": [t.value for t in Target]},
         "explain": {"type": "boolean"},
-        "boost": {"type": "array", "items": {"type": "string"}, "maxItems": 64},
-        "drop": {"type": "array", "items": {"type": "string"}, "maxItems": 64},
+        "boost": {"type": "array", "items": {"type": "string"}, "maxItems": MAX_EDIT_WORDS},
+        "drop": {"type": "array", "items": {"type": "string"}, "maxItems": MAX_EDIT_WORDS},
     },
 }
 POST_BODY = {

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from service import create_app
 
-from .conftest import bomb_png, image_bytes, index_settings
+from .conftest import LiveServer, bomb_png, image_bytes, index_settings
 
 
 def detail(response: object) -> str:
@@ -173,3 +176,12 @@ def test_a_streamed_body_over_the_limit_is_cut_off(small_limit_client: TestClien
 def test_unknown_routes_and_methods(client: TestClient) -> None:
     assert client.get("/nothing-here").status_code == 404
     assert client.delete("/search").status_code == 405
+
+
+def test_a_100_kb_query_to_the_real_server(live_server: LiveServer) -> None:
+    """Through uvicorn's own HTTP parser (httpx refuses such URLs on the client side)."""
+    url = f"{live_server.url}/search?q={'x' * 100_000}"
+    with pytest.raises(urllib.error.HTTPError) as error:
+        urllib.request.urlopen(url, timeout=30)
+    assert error.value.code == 422
+    assert "at most 1000 characters" in json.loads(error.value.read())["detail"]
