@@ -7,8 +7,11 @@ stops the job.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
+import os
+import signal
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -22,6 +25,8 @@ from .decode import ImageSkipped, decode_image, file_digest, set_pixel_limit
 from .records import ImageRecord, Item, SkipReason
 
 log = logging.getLogger(__name__)
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 @dataclass
@@ -69,7 +74,23 @@ def _as_list(batch: list[Loaded]) -> list[Loaded]:
     return batch
 
 
-def _init_worker(max_pixels: int | None, _worker_id: int) -> None:
+def _die_with_parent(parent: int | None) -> None:
+    """Linux: SIGKILL this worker when its parent (the job, or the fork server) dies.
+
+    After ``kill -9`` of the job, a DataLoader worker can otherwise hang forever
+    flushing its result queue to a parent that no longer reads it.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux
+        return
+    if parent is not None and os.getppid() != parent:  # died before prctl took effect
+        os._exit(1)
+
+
+def _init_worker(max_pixels: int | None, parent: int | None, _worker_id: int) -> None:
+    _die_with_parent(parent)
     set_pixel_limit(max_pixels)
 
 
@@ -85,13 +106,15 @@ def load_batches(
     if not batches:
         return
     # Forking a process that runs a JVM is unsafe; start workers fresh then.
-    context = multiprocessing.get_context("forkserver" if lucene.jvm_started() else "fork")
+    method = "forkserver" if lucene.jvm_started() else "fork"
+    context = multiprocessing.get_context(method)
+    parent = os.getpid() if method == "fork" else None
     loader = DataLoader(
         DecodeDataset(items, image_size),
         batch_sampler=batches,
         num_workers=workers,
         collate_fn=_as_list,
-        worker_init_fn=partial(_init_worker, max_pixels),
+        worker_init_fn=partial(_init_worker, max_pixels, parent),
         multiprocessing_context=context if workers > 0 else None,
         prefetch_factor=4 if workers > 0 else None,
     )

@@ -20,6 +20,20 @@ def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "indexer", *args]
 
 
+def children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
+def alive(pid: int) -> bool:
+    """Running (not gone, not a zombie waiting to be reaped)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status
+
+
 def shard_files(root: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(root)): p.read_bytes()
@@ -39,9 +53,15 @@ def test_kill_9_then_rerun_equals_an_uninterrupted_build(tmp_path: Path) -> None
     deadline = time.monotonic() + 120
     while not (batch / "00001").exists() and victim.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
+    workers = children(victim.pid)
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait()
     assert victim.returncode == -signal.SIGKILL
+    assert len(workers) == 2  # the decoding workers die with the job, leaving no orphans
+    deadline = time.monotonic() + 10
+    while any(map(alive, workers)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(map(alive, workers))
     assert not (batch / "done.json").exists() and not (root / "current").exists()
     committed = sorted(p.name for p in batch.iterdir() if p.name.isdigit())
     assert 2 <= len(committed) < 15
