@@ -2,7 +2,7 @@ import hashlib
 from collections import Counter
 from pathlib import Path
 
-from indexer import ImpactSearcher, MetadataStore, open_published
+from indexer import ImpactSearcher, MetadataStore, lucene, open_published
 from indexer.jobs import build
 from indexer.shards import ShardStore
 from indexer.sources import Source
@@ -94,3 +94,19 @@ def test_an_empty_folder_publishes_an_empty_index(tmp_path: Path, tiny_lite0) ->
     assert (summary.indexed, summary.total_images) == (0, 0)
     with ImpactSearcher(open_published(tmp_path / "index").images) as searcher:
         assert searcher.search({"dog": 3}, 5) == []
+
+
+def test_worker_processes_decode_exactly_like_the_main_process(
+    tmp_path: Path, bad_collection, tiny_lite0
+) -> None:  # type: ignore[no-untyped-def]
+    folder, _ = bad_collection
+    inline, workers = tmp_path / "inline", tmp_path / "workers"
+    build(Source.folder(folder), inline, fast_options(workers=0), model=tiny_lite0)
+    assert lucene.jvm_started()  # so the workers start from a fork server, not a fork
+    build(Source.folder(folder), workers, fast_options(workers=2), model=tiny_lite0)
+    for kind in ("images", "captions"):
+        assert shard_vectors(inline, kind) == shard_vectors(workers, kind)
+    first, second = (ShardStore(root / "shards").batches()[0] for root in (inline, workers))
+    assert [first.records(k) for k in first.committed()] == [
+        second.records(k) for k in second.committed()
+    ]
