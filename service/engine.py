@@ -297,8 +297,15 @@ class SearchEngine:
             return
         weights = self._query_weights(searches)
         terms = self.model.term_dicts(weights, "query")
-        for job, query_terms in zip(searches, terms):
-            self._answer(job, partial(self._lookup, job.query, query_terms, handle))
+        for job, row, query_terms in zip(searches, weights, terms):
+            ordered = self._by_weight(query_terms, row)
+            self._answer(job, partial(self._lookup, job.query, ordered, handle))
+
+    def _by_weight(self, terms: dict[str, int], weights: torch.Tensor) -> dict[str, int]:
+        """Highest impact first; equal impacts by their unquantized weight, not by word."""
+        index = self.vocabulary
+        order = sorted(terms, key=lambda w: (-terms[w], -float(weights[index[w]])))
+        return {word: terms[word] for word in order}
 
     def _lookup(self, query: Query, terms: dict[str, int], handle: IndexHandle) -> SearchResult:
         with self._timed("lucene"):

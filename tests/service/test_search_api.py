@@ -55,6 +55,9 @@ def test_text_to_images(client: TestClient, tiny_index: Path, tiny_lite0: LexVLA
     check_exact(answer, tiny_index)
     weights = tiny_lite0.encode_texts(["a dog runs on the beach"]).word_weights
     assert query_vector(answer) == tiny_lite0.term_dicts(weights, "query")[0]
+    index = tiny_lite0.vocab.index
+    order = [(-w["weight"], -float(weights[0, index[w["word"]]])) for w in answer["query"]["words"]]
+    assert order == sorted(order), "highest impact first, equal impacts by float weight"
     hit = answer["hits"][0]
     assert hit["metadata"]["image_url"] == f"/images/{hit['id']}"
     assert hit["metadata"]["thumbnail_url"] == f"/thumbnails/{hit['id']}"
