@@ -53,6 +53,7 @@ class Figures:
     p90_ms: float
     p99_ms: float
     mean_ms: float
+    server_cpu_ms: float  # the server process's CPU time per query (all its threads)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -107,6 +108,12 @@ class Server:
             self.process.wait()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def text_request(text: str, k: int) -> Send:
     return lambda http: http.get("/search", params={"q": text, "k": k})
 
@@ -117,14 +124,14 @@ def image_request(path: Path, k: int) -> Send:
     return lambda http: http.post("/search", files=files, data={"k": str(k)})
 
 
-def measure(url: str, name: str, requests: list[Send], concurrency: int) -> Figures:
+def measure(server: Server, name: str, requests: list[Send], concurrency: int) -> Figures:
     """Send every request, ``concurrency`` at a time, each client on its own connection."""
     latencies: list[float] = []
     lock = threading.Lock()
     pending: Iterator[Send] = iter(requests)
 
     def client() -> None:
-        with httpx.Client(base_url=url, timeout=120) as http:
+        with httpx.Client(base_url=server.url, timeout=120) as http:
             while True:
                 with lock:
                     send = next(pending, None)
@@ -138,11 +145,12 @@ def measure(url: str, name: str, requests: list[Send], concurrency: int) -> Figu
                 with lock:
                     latencies.append(elapsed)
 
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), cpu_seconds(server.process.pid)
     with ThreadPoolExecutor(concurrency) as pool:
         for future in [pool.submit(client) for _ in range(concurrency)]:
             future.result()
     seconds = time.perf_counter() - began
+    cpu = cpu_seconds(server.process.pid) - cpu
     ms = [1000 * v for v in latencies]
     return Figures(
         name=name,
@@ -154,6 +162,7 @@ def measure(url: str, name: str, requests: list[Send], concurrency: int) -> Figu
         p90_ms=round(percentile(ms, 0.90), 1),
         p99_ms=round(percentile(ms, 0.99), 1),
         mean_ms=round(statistics.fmean(ms), 1),
+        server_cpu_ms=round(1000 * cpu / len(ms), 1),
     )
 
 
@@ -190,7 +199,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         warm = [text_request(t, args.k) for t in texts[: args.warmup]]
         warm += [image_request(p, args.k) for p in images[: args.warmup]]
-        measure(server.url, "warm-up", warm, 1)
+        measure(server, "warm-up", warm, 1)
         a, b = args.warmup, args.warmup + args.latency_queries
         c = b + args.load_queries
         runs = [
@@ -201,7 +210,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ]
         figures = []
         for name, requests, concurrency in runs:
-            figures.append(measure(server.url, name, requests, concurrency))
+            figures.append(measure(server, name, requests, concurrency))
             log.info("%s", figures[-1])
         return {
             "index": str(args.index),
@@ -225,12 +234,13 @@ def report(result: dict[str, Any]) -> str:
         f"model {result['model']}, k={result['k']}, {result['cpus']} CPUs, "
         f"load average {', '.join(f'{x:.1f}' for x in result['load_average'])}",
         f"server ready in {result['server_startup_s']} s",
-        f"{'run':<14}{'clients':>8}{'queries':>9}{'QPS':>8}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}",
+        f"{'run':<14}{'clients':>8}{'queries':>9}{'QPS':>8}{'p50 ms':>9}{'p90 ms':>9}"
+        f"{'p99 ms':>9}{'server CPU ms/query':>21}",
     ]
     for r in result["runs"]:
         lines.append(
             f"{r['name']:<14}{r['concurrency']:>8}{r['queries']:>9}{r['qps']:>8.1f}"
-            f"{r['p50_ms']:>9.1f}{r['p90_ms']:>9.1f}{r['p99_ms']:>9.1f}"
+            f"{r['p50_ms']:>9.1f}{r['p90_ms']:>9.1f}{r['p99_ms']:>9.1f}{r['server_cpu_ms']:>21.1f}"
         )
     stages = ", ".join(f"{k} {v}" for k, v in result["server_stage_ms"].items())
     lines.append(f"server means (ms; batch_size in jobs): {stages}")

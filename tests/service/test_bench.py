@@ -41,4 +41,5 @@ def test_bench_runs_against_a_real_server(tiny_index: Path, photos: Path, tmp_pa
     assert runs["text search", 1]["queries"] == 4 and runs["image search", 3]["queries"] == 6
     for run in runs.values():
         assert 0 < run["p50_ms"] <= run["p90_ms"] <= run["p99_ms"] and run["qps"] > 0
+        assert run["server_cpu_ms"] > 0
     assert {"encode_text", "encode_image", "lucene"} <= set(figures["server_stage_ms"])
