@@ -43,6 +43,7 @@ class TrainSettings:
     reg_weight: float = 0.01
     reg_warmup_epochs: int = 10
     distill_weight: float = 0.0  # > 0: also match a dense MiniLM teacher (model.teacher)
+    dropout: float = 0.0  # dropout on the frozen features the adapters read
     seed: int = 0
     device: str = "cpu"
 
@@ -57,6 +58,8 @@ def training_loss(
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """InfoNCE over the batch's lexical similarities, the weighted regulariser, and
     distillation from the teacher's similarities when given."""
+    images = torch.nn.functional.dropout(images, settings.dropout)
+    captions = torch.nn.functional.dropout(captions, settings.dropout)
     image_w, _ = model.image_weights(images)
     text_w = model.text_weights(captions)
     logits = image_w @ text_w.T / settings.temperature
