@@ -61,6 +61,7 @@ def _convert_smollm2(target: Path) -> None:
     try:
         plain.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        tmp.chmod(0o755)  # mkdtemp makes it owner-only; other users (containers) read it
         tmp.rename(target)
     except OSError:
         if not (target / "config.json").is_file():  # lost a race to another process: fine

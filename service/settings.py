@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "LEXSEARCH_"
@@ -61,6 +61,14 @@ class Settings(BaseSettings):
         default=None, ge=1, description="PyTorch intra-op threads (default: PyTorch's choice)"
     )
     log_level: str = Field(default="info", description="debug, info, warning or error")
+
+    @field_validator("admin_api_key")
+    @classmethod
+    def _key_not_blank(cls, key: SecretStr | None) -> SecretStr | None:
+        """An empty key would open the admin endpoints to anyone who sends an empty header."""
+        if key is not None and not key.get_secret_value().strip():
+            raise ValueError("admin_api_key is empty: unset it to disable admin, or set a key")
+        return key
 
 
 @lru_cache

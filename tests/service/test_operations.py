@@ -124,3 +124,9 @@ def test_openapi_documents_both_post_bodies(client: TestClient) -> None:
     assert set(text["required"]) == {"q"} and text["additionalProperties"] is False
     assert text["properties"]["target"]["$ref"] == "#/components/schemas/Target"
     assert "Target" in schema["components"]["schemas"]
+
+
+@pytest.mark.parametrize("key", ["", "   "])
+def test_an_empty_admin_key_is_refused_at_start(tiny_index: Path, key: str) -> None:
+    with pytest.raises(ValueError, match="admin_api_key is empty"):
+        index_settings(tiny_index, admin_api_key=key)
