@@ -19,9 +19,14 @@ from . import load_encoder
 from .samples import sample_photos
 
 QUERIES = (
-    "a dog runs on the beach", "two children playing in a fountain", "a man rides a bike",
-    "a black and white dog jumps over a log", "people walking down a busy city street",
-    "a girl in a pink dress", "a surfer riding a big wave", "a cat sleeping on a sofa",
+    "a dog runs on the beach",
+    "two children playing in a fountain",
+    "a man rides a bike",
+    "a black and white dog jumps over a log",
+    "people walking down a busy city street",
+    "a girl in a pink dress",
+    "a surfer riding a big wave",
+    "a cat sleeping on a sofa",
 )
 
 
@@ -39,7 +44,9 @@ def timed(fn: Callable[[], object], repeats: int) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m model.bench", description=__doc__)
     parser.add_argument("--model", default=None, help="checkpoint folder or config name")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads")
+    parser.add_argument(
+        "--threads", type=int, default=torch.get_num_threads(), help="torch threads"
+    )
     parser.add_argument("--repeats", type=int, default=40, help="batch-1 queries to time")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

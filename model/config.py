@@ -39,6 +39,9 @@ class TextConfig:
     ``lm``: a registry name (``"smollm2-135m-instruct"``), a local path or hub name,
     or ``"random"`` with ``lm_config`` (a ``LlamaConfig`` dict) and ``tokenizer`` (a
     ``tokenizer.json`` path relative to ``model/configs``).
+    ``sentence_encoder``: ``None``, ``"all-minilm-l6-v2"`` (registry package), a local
+    path, or ``"random"`` with ``sentence_config`` (a ``BertConfig`` dict; the tokenizer
+    is ``tokenizer``): a sentence embedding the text adapter reads too.
     """
 
     lm: str = "smollm2-135m-instruct"
@@ -47,6 +50,8 @@ class TextConfig:
     example: str = DEFAULT_EXAMPLE
     example_words: tuple[str, ...] = DEFAULT_EXAMPLE_WORDS
     max_caption_tokens: int = 64
+    sentence_encoder: str | None = None
+    sentence_config: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,7 @@ def main() -> None:
     test = load_split_features(model, args.data, args.split, args.cache)
     results = {"lexical": lexical_retrieval(model, test)}
     if not args.no_baseline:
-        train = load_split_features(model, args.data, "train", args.cache)
+        train = load_split_features(model, args.data, "train", args.cache, flipped=True)
         baseline = train_dense_baseline(train, seed=0)
         results["dense baseline"] = dense_report(*baseline.encode(test))
     print(f"{model.config.name} on {args.data.name} {args.split}: R@1 / R@5 / R@10")

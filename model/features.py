@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from .data import Pair
 from .lexvla import LexVLA
+from .sentence import SentenceEncoder
 from .text_encoder import TextFeatures
 
 log = logging.getLogger(__name__)
@@ -53,10 +54,27 @@ def chunked(
     return result
 
 
+def sentence_embeddings(
+    encoder: SentenceEncoder, captions: Sequence[str], out: Path, batch_size: int = 128
+) -> torch.Tensor:
+    """Sentence embeddings ``(captions, dim)`` of every caption, cached at ``out``."""
+
+    def compute(start: int, stop: int) -> torch.Tensor:
+        return torch.cat(
+            [
+                encoder(list(captions[b : min(b + batch_size, stop)])).cpu()
+                for b in range(start, stop, batch_size)
+            ]
+        )
+
+    return chunked(out, len(captions), compute, "sentence embeddings")
+
+
 def caption_features(
     model: LexVLA, captions: Sequence[str], out: Path, batch_size: int = 64
 ) -> TextFeatures:
-    """Stacked ``[end; mean]`` LM features of every caption, cached at ``out``."""
+    """``[end; mean]`` LM features of every caption, cached at ``out``, and their sentence
+    embeddings (when the model has a sentence encoder) cached beside it."""
 
     def compute(start: int, stop: int) -> torch.Tensor:
         chunk = list(captions[start:stop])
@@ -69,7 +87,15 @@ def caption_features(
 
     stacked = chunked(out, len(captions), compute, "caption features")
     hidden = stacked.shape[1] // 2
-    return TextFeatures(end=stacked[:, :hidden], mean=stacked[:, hidden:])
+    sentence = None
+    if model.text.sentence is not None:
+        sentence = sentence_embeddings(model.text.sentence, captions, sentences_path(out))
+    return TextFeatures(end=stacked[:, :hidden], mean=stacked[:, hidden:], sentence=sentence)
+
+
+def sentences_path(captions_path: Path) -> Path:
+    """Where the sentence embeddings of the captions cached at ``captions_path`` go."""
+    return captions_path.with_name(f"{captions_path.stem}-sentences.pt")
 
 
 def load_image(path: Path) -> Image.Image:

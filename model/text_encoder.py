@@ -7,7 +7,8 @@ The caption goes into a prompt with one worked example::
 
 The fixed prefix (up to the caption) runs once; its KV cache is reused for every
 batch. The LM's final hidden state at the prompt's end, together with the mean of
-the caption tokens' states, goes through a small residual adapter (identity at
+the caption tokens' states (and, when the config names one, a sentence embedding of
+the caption: ``model.sentence``), goes through a small residual adapter (identity at
 start) and the LM's output embedding restricted to the vocabulary (the shared,
 frozen codebook), then ``log(1 + relu(.))``.
 """
@@ -21,26 +22,30 @@ from torch import nn
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
 from .config import TextConfig
+from .sentence import SentenceEncoder
 
 
 @dataclass
 class TextFeatures:
-    """What the frozen LM says about a batch of captions (cacheable for training)."""
+    """What the frozen models say about a batch of captions (cacheable for training)."""
 
     end: torch.Tensor  # (batch, hidden): final state at the prompt's end
     mean: torch.Tensor  # (batch, hidden): mean final state over the caption's tokens
+    sentence: torch.Tensor | None = None  # (batch, dim): sentence embedding, if configured
 
     def stacked(self) -> torch.Tensor:
-        return torch.cat([self.end, self.mean], dim=-1)  # (batch, 2 * hidden)
+        """``[end; mean; sentence]``.  # (batch, 2 * hidden [+ dim])"""
+        parts = [self.end, self.mean] + ([] if self.sentence is None else [self.sentence])
+        return torch.cat(parts, dim=-1)
 
 
 class TextAdapter(nn.Module):
-    """``end + MLP(LayerNorm([end; mean]))``; the last layer starts at zero (identity)."""
+    """``end + MLP(LayerNorm([end; mean; sentence]))``; the last layer starts at zero."""
 
-    def __init__(self, hidden: int, width: int) -> None:
+    def __init__(self, hidden: int, width: int, sentence_dim: int = 0) -> None:
         super().__init__()
-        self.norm = nn.LayerNorm(2 * hidden)
-        self.up = nn.Linear(2 * hidden, width)
+        self.norm = nn.LayerNorm(2 * hidden + sentence_dim)
+        self.up = nn.Linear(2 * hidden + sentence_dim, width)
         self.down = nn.Linear(width, hidden)
         nn.init.zeros_(self.down.weight)
         nn.init.zeros_(self.down.bias)
@@ -67,13 +72,15 @@ class TextEncoder(nn.Module):
         cfg: TextConfig,
         vocab_size: int,
         adapter_hidden: int,
+        sentence: SentenceEncoder | None = None,
     ) -> None:
         super().__init__()
         self.lm = lm
         self.tokenizer = tokenizer
         self.cfg = cfg
+        self.sentence = sentence
         hidden = int(lm.config.hidden_size)
-        self.adapter = TextAdapter(hidden, adapter_hidden)
+        self.adapter = TextAdapter(hidden, adapter_hidden, sentence.dim if sentence else 0)
         self.bias = nn.Parameter(torch.zeros(vocab_size))
         prefix, tail = prompt_parts(cfg)
         self.prefix_ids: list[int] = tokenizer(prefix)["input_ids"]
@@ -83,6 +90,8 @@ class TextEncoder(nn.Module):
     def train(self, mode: bool = True) -> TextEncoder:
         super().train(mode)
         self.lm.eval()  # the LM stays frozen and deterministic
+        if self.sentence is not None:
+            self.sentence.eval()
         return self
 
     def _prefix_kv(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -101,7 +110,10 @@ class TextEncoder(nn.Module):
 
     @torch.inference_mode()
     def lm_features(self, captions: list[str]) -> TextFeatures:
-        """Run the frozen LM on the captions (right-padded after the cached prefix)."""
+        """Run the frozen LM on the captions (right-padded after the cached prefix).
+
+        The sentence embedding is left out (``features`` adds it).
+        """
         device = self.bias.device
         suffixes, caption_lengths = self._tokenize(captions)
         batch, width = len(suffixes), max(len(s) for s in suffixes)
@@ -132,6 +144,13 @@ class TextEncoder(nn.Module):
         counts = caption_mask.sum(1, keepdim=True).clamp(min=1)
         mean = (states * caption_mask[..., None]).sum(1) / counts
         return TextFeatures(end=end.clone(), mean=mean.clone())
+
+    def features(self, captions: list[str]) -> TextFeatures:
+        """The LM's features plus the sentence embedding when the config has one."""
+        features = self.lm_features(captions)
+        if self.sentence is not None:
+            features.sentence = self.sentence(captions)
+        return features
 
     def logits(self, stacked: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
         """Vocabulary logits from stacked LM features.  # (batch, vocab)"""

@@ -21,11 +21,13 @@ from tqdm import tqdm
 
 from .data import load_split
 from .evaluate import lexical_retrieval
+from .features import feature_paths, sentence_embeddings, sentences_path
 from .lexvla import LexVLA
 from .losses import REGULARISERS, distillation, info_nce
 from .optim import make_optimizer
+from .sentence import MINILM, SentenceEncoder
 from .splits import SplitFeatures, load_split_features, sample_batches
-from .teacher import Teacher, minilm_embeddings, train_teacher
+from .teacher import Teacher, train_teacher
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +258,8 @@ def main() -> None:
     teacher = None
     if settings.distill_weight > 0:
         captions = [c for p in load_split(args.data, "train") for c in p.captions]
-        embeddings = minilm_embeddings(captions, args.cache / "train-minilm.pt")
+        path = sentences_path(feature_paths(args.cache, "train")["text"])
+        embeddings = sentence_embeddings(SentenceEncoder(MINILM), captions, path)
         teacher = train_teacher(train, embeddings, settings.seed)
     Trainer(model, train, dev, settings, args.out, teacher).fit()
     print(f"best checkpoint: {args.out / 'best'}")

@@ -30,3 +30,15 @@ def test_caption_top_words_are_its_content_words(default_model: LexVLA, flickr8k
         top = [word for word, _ in top_words(w, default_model.vocab.words, 10)]
         in_caption = [word for word in top if word in caption.lower()]
         assert len(in_caption) >= 2, (caption, top)
+
+
+def test_a_cat_caption_ranks_chelsea_first_among_the_sample_photos(default_model: LexVLA) -> None:
+    photos = sample_photos()
+    images = default_model.encode_images(list(photos.values())).word_weights
+    query = default_model.encode_texts(["a cat lying on a blanket"]).word_weights
+    scores = (
+        default_model.index_vectors(query, "query").double()
+        @ default_model.index_vectors(images, "document").double().T
+    )[0]
+    ranking = [list(photos)[i] for i in scores.argsort(descending=True)]
+    assert ranking[0] == "chelsea", ranking

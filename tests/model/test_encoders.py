@@ -10,6 +10,7 @@ from PIL import Image
 from model import LexVLA, load_encoder
 from model.backbones.efficientnet_lite import EfficientNetLite0
 from model.config import SparseConfig
+from model.features import caption_features
 from model.image_encoder import POOLINGS
 
 CAPTIONS = [
@@ -39,6 +40,28 @@ def test_cached_prefix_equals_running_the_whole_prompt(tiny_lite0: LexVLA) -> No
         full = text.lm.model(input_ids=ids).last_hidden_state[0, -1]
     cached = text.lm_features([CAPTIONS[0]]).end[0]
     assert torch.allclose(full, cached, atol=1e-5)
+
+
+def test_cached_caption_features_give_the_encoded_vectors(tmp_path: Path) -> None:
+    model = load_encoder("tiny-lite0")
+    with torch.no_grad():  # a trained-looking adapter, so every input matters
+        model.text.adapter.down.weight.normal_(std=0.5)
+    assert model.text.sentence is not None
+    features = caption_features(model, CAPTIONS, tmp_path / "captions.pt", batch_size=2)
+    assert features.sentence is not None
+    assert features.sentence.shape == (3, model.text.sentence.dim)
+    assert torch.allclose(features.sentence.norm(dim=1), torch.ones(3), atol=1e-5)
+    assert (tmp_path / "captions-sentences.pt").is_file()
+    cached = caption_features(model, CAPTIONS, tmp_path / "captions.pt")
+    assert torch.equal(cached.stacked(), features.stacked())
+    encoded = model.encode_texts(CAPTIONS).word_weights
+    assert torch.allclose(model.text_weights(features.stacked()), encoded, atol=1e-5)
+    for i, caption in enumerate(CAPTIONS):  # the sentence side is padding-invariant too
+        alone = model.encode_texts([caption]).word_weights[0]
+        assert (alone - encoded[i]).abs().max() < 1e-4
+    without = features.stacked().clone()
+    without[:, -model.text.sentence.dim :] = 0
+    assert not torch.allclose(model.text_weights(without), encoded, atol=1e-3)
 
 
 def test_text_weights_are_sparse_non_negative_and_normalised(tiny_lite0: LexVLA) -> None:

@@ -22,7 +22,8 @@ def toy_split(model: LexVLA, images: int, seed: int) -> SplitFeatures:
     signal = torch.randn(images, hidden, generator=g)
     patches = signal[:, None, :].repeat(1, 4, dim // hidden + 1)[..., :dim]
     patches = patches + 0.1 * torch.randn(images, 4, dim, generator=g)
-    captions = signal.repeat_interleave(2, 0).repeat(1, 2)
+    text_dim = int(model.text.adapter.norm.normalized_shape[0])
+    captions = signal.repeat_interleave(2, 0).repeat(1, text_dim // hidden + 1)[:, :text_dim]
     captions = captions + 0.1 * torch.randn(captions.shape, generator=g)
     return SplitFeatures(patches.half(), None, captions, per=2)
 
