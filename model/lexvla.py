@@ -52,7 +52,7 @@ def _is_trainable(key: str) -> bool:
 
 
 class LexVLA(nn.Module):
-    """Both encoders and the shared frozen codebook (LM output rows of the vocabulary)."""
+    """Both encoders and the shared frozen codebook (centred LM output rows of the vocabulary)."""
 
     codebook: torch.Tensor  # (vocab, hidden)
 
@@ -63,8 +63,12 @@ class LexVLA(nn.Module):
         tokenizer_file = _resolve(config.text.tokenizer, folder) if config.text.tokenizer else None
         lm, tokenizer = load_language_model(config.text.lm, config.text.lm_config, tokenizer_file)
         hidden = int(lm.config.hidden_size)
-        embeddings = lm.get_output_embeddings().weight.detach()
-        self.register_buffer("codebook", embeddings[list(vocab.token_ids)].clone())  # (V, hidden)
+        # The LM's output rows share a large common direction (norm ~2 of ~3 for SmolLM2):
+        # it would move every word of a vector up or down together, so that a fresh adapter
+        # starts with all-or-nothing vectors that training kills. Centring the rows removes
+        # it; for the LM's own prediction it is a per-caption constant (ranking unchanged).
+        rows = lm.get_output_embeddings().weight.detach()[list(vocab.token_ids)]
+        self.register_buffer("codebook", rows - rows.mean(dim=0))  # (V, hidden)
         text = config.text
         sentence = (
             SentenceEncoder(text.sentence_encoder, text.sentence_config, tokenizer_file)
