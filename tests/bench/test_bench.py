@@ -14,26 +14,33 @@ from bench.engines import LuceneEngine, ScipyEngine, queries_of, top_hits
 from bench.search import recall_at_k
 
 
-def _stats(vocab: int = 400) -> CorpusStats:
+def _real_like(vocab: int = 400, docs: int = 300) -> sp.csr_matrix:
+    """A small "real" collection: 20, 30 or 40 Zipf-distributed words a document."""
     rng = np.random.default_rng(1)
-    df = np.clip(0.6 / np.arange(1, vocab + 1) ** 0.8, 0.0, 1.0)  # Zipf-like, 0.6 at the top
-    df[-50:] = 0.0  # words no document has
-    active = rng.choice([20, 30, 40], size=300)
-    impacts = rng.integers(1, 40, size=5000)
-    return CorpusStats(vocab, df, active, impacts)
+    p = 1 / np.arange(1, vocab + 1)
+    p[-50:] = 0.0  # words no document has
+    p /= p.sum()
+    rows = []
+    for _ in range(docs):
+        c = int(rng.choice([20, 30, 40]))
+        words = np.sort(rng.choice(vocab, size=c, replace=False, p=p))
+        rows.append(sp.csr_matrix((rng.integers(1, 40, size=c), words, [0, c]), shape=(1, vocab)))
+    return sp.vstack(rows, format="csr").astype(np.int32)
 
 
 def test_synthetic_documents_follow_the_statistics() -> None:
-    stats = _stats()
+    stats = CorpusStats.of(_real_like())
     docs = SyntheticSampler(stats, seed=0).sample(6000)
     assert docs.shape == (6000, stats.vocab) and docs.has_canonical_format
     counts = np.diff(docs.indptr)
-    assert set(np.unique(counts)) <= {20, 30, 40}  # every document has a real count
+    assert set(np.unique(counts)) == {20, 30, 40}  # every document has a real count
     for c in (20, 30, 40):
         assert abs((counts == c).mean() - (stats.active == c).mean()) < 0.03
     df = np.bincount(docs.indices, minlength=stats.vocab) / docs.shape[0]
-    assert np.abs(df - stats.df).max() < 0.03
-    assert df[-50:].sum() == 0
+    assert stats.df.max() == 1.0  # a word in every document is the hardest case
+    assert np.abs(df - stats.df).max() < 0.05
+    assert np.abs(df - stats.df).mean() < 0.005
+    assert df[stats.df == 0].sum() == 0
     assert set(np.unique(docs.data)) <= set(np.unique(stats.impacts))
     assert abs(docs.data.mean() - stats.impacts.mean()) < 0.5
 

@@ -1,0 +1,155 @@
+"""``python -m bench.serve``: the HTTP service's latency and QPS at several concurrencies.
+
+Serves an index of Flickr8k dev images with ``python -m service`` and loads it from this
+process (a separate load generator), with :mod:`service.bench`'s client: distinct dev
+captions as text queries and dev photos as image uploads, at each ``--concurrency``.
+Builds the index first when it is missing (``python -m indexer build`` of the first
+``--images`` dev images, no captions). Writes ``serve.json`` and ``serve.png`` into
+``--out`` and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from service.bench import Server, dev_queries, image_request, measure, stage_means, text_request
+
+from .common import CACHE, FLICKR8K, REPO, RESULTS, Run, table
+
+log = logging.getLogger("bench.serve")
+
+
+def ensure_index(index: Path, data: Path, images: int) -> None:
+    """Build an images-only index of the first ``images`` dev images unless there is one."""
+    from indexer import IndexNotFoundError, open_published
+
+    try:
+        open_published(index)
+        return
+    except IndexNotFoundError:
+        pass
+    manifest = index.parent / f"{index.name}.jsonl"
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    dev = [json.loads(line) for line in (data / "captions.jsonl").read_text().splitlines()]
+    dev = [row for row in dev if row["split"] == "dev"][:images]
+    manifest.write_text(
+        "".join(json.dumps({"id": r["image"], "path": r["image"]}) + "\n" for r in dev)
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "indexer",
+        "build",
+        "--manifest",
+        str(manifest),
+        "--root",
+        str(data / "images"),
+        "--out",
+        str(index),
+        "--no-captions",
+        "--quiet",
+    ]
+    log.info("building the index: %s", " ".join(command))
+    subprocess.run(command, check=True, cwd=REPO)
+
+
+def plot(rows: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (lat, qps) = plt.subplots(1, 2, figsize=(11, 4))
+    for name in dict.fromkeys(r["name"] for r in rows):
+        mine = [r for r in rows if r["name"] == name]
+        xs = [r["concurrency"] for r in mine]
+        line = lat.plot(xs, [r["p50_ms"] for r in mine], "o-", label=f"{name} p50")
+        lat.plot(
+            xs, [r["p99_ms"] for r in mine], "s--", color=line[0].get_color(), label=f"{name} p99"
+        )
+        qps.plot(xs, [r["qps"] for r in mine], "o-", label=name)
+    lat.set(
+        xscale="log", yscale="log", xlabel="concurrent clients", ylabel="ms", title="HTTP latency"
+    )
+    qps.set(xscale="log", xlabel="concurrent clients", ylabel="queries/s", title="HTTP throughput")
+    for ax in (lat, qps):
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.serve", description=__doc__)
+    parser.add_argument("--index", type=Path, default=CACHE / "service-index")
+    parser.add_argument("--images", type=int, default=1000, help="dev images when building")
+    parser.add_argument("--data", type=Path, default=FLICKR8K)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument(
+        "--text-queries",
+        type=int,
+        nargs="+",
+        default=[40, 96, 128],
+        help="text queries at each concurrency",
+    )
+    parser.add_argument(
+        "--image-queries",
+        type=int,
+        nargs="+",
+        default=[20, 48, 64],
+        help="image queries at each concurrency",
+    )
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    run = Run("serve", ["python -m bench.serve", *(argv if argv is not None else sys.argv[1:])])
+    ensure_index(args.index, args.data, args.images)
+    texts, images = dev_queries(args.data)
+    server = Server(args.index, args.port, [])
+    rows: list[dict[str, Any]] = []
+    try:
+        run.result["server_startup_s"] = round(server.wait_ready(), 1)
+        run.result["stats"] = httpx.get(f"{server.url}/stats").json()
+        measure(
+            server,
+            "warm-up",
+            [text_request(t, args.k) for t in texts[-5:]]
+            + [image_request(p, args.k) for p in images[-5:]],
+            1,
+        )
+        used_t = used_i = 0
+        for c, nt, ni in zip(args.concurrency, args.text_queries, args.image_queries):
+            text = [text_request(t, args.k) for t in texts[used_t : used_t + nt]]
+            image = [image_request(p, args.k) for p in images[used_i : used_i + ni]]
+            used_t, used_i = used_t + nt, used_i + ni
+            for name, requests in (("text", text), ("image", image)):
+                rows.append(asdict(measure(server, name, requests, c)))
+                log.info("%s", rows[-1])
+        run.result["server_stage_ms"] = stage_means(server.url)
+    finally:
+        server.stop()
+    run.result |= {"index": str(args.index), "k": args.k, "rows": rows}
+    args.out.mkdir(parents=True, exist_ok=True)
+    run.save(args.out / "serve.json")
+    plot(rows, args.out / "serve.png")
+    print(
+        table(rows, ("name", "concurrency", "queries", "qps", "p50_ms", "p99_ms", "server_cpu_ms"))
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
