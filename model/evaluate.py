@@ -50,7 +50,12 @@ def lexical_retrieval(model: LexVLA, split: SplitFeatures) -> RetrievalReport:
     images, captions = encode_split(model, split)
     sparse = model.config.sparse
     return lexical_report(
-        images, captions, sparse.doc_top_k, sparse.query_top_k, sparse.quant_scale
+        images,
+        captions,
+        sparse.doc_top_k,
+        sparse.query_top_k,
+        sparse.quant_scale,
+        model.config.normalize,
     )
 
 

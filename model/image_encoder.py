@@ -47,6 +47,24 @@ def preprocess(
     return (pixels - m) / s
 
 
+def smooth_patches(features: torch.Tensor, window: int) -> torch.Tensor:
+    """Each patch's features replaced by their mean over a ``window x window``
+    neighbourhood of the square patch grid (1: unchanged).  # (batch, patches, dim)
+
+    The adapter is trained on image-wide means; a neighbourhood mean is closer to what it
+    saw than a single patch, so per-patch word maps become cleaner (PatchDis).
+    """
+    if window == 1:
+        return features
+    if window < 1 or window % 2 == 0:
+        raise ValueError(f"the patch window must be an odd number >= 1, not {window}")
+    batch, patches, dim = features.shape
+    side = round(patches**0.5)
+    grid = features.transpose(1, 2).reshape(batch, dim, side, side)
+    pooled = nn.functional.avg_pool2d(grid, window, 1, window // 2, count_include_pad=False)
+    return pooled.reshape(batch, dim, patches).transpose(1, 2)
+
+
 class ImageEncoder(nn.Module):
     """Images -> patch features (frozen backbone) -> patch latents (trained adapter)."""
 

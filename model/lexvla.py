@@ -19,10 +19,10 @@ from torch import nn
 
 from .backbones import build_backbone
 from .config import CONFIG_DIR, LexVLAConfig
-from .image_encoder import ImageEncoder
+from .image_encoder import ImageEncoder, smooth_patches
 from .language_model import load_language_model
 from .sentence import SentenceEncoder
-from .sparse import activate, quantize, to_term_dict, top_k
+from .sparse import activate, quantize, to_term_dict, truncate
 from .text_encoder import TextEncoder
 from .vocabulary import Vocabulary, build_vocabulary, read_wordlist
 
@@ -164,28 +164,34 @@ class LexVLA(nn.Module):
         return self.finish(activate(self.text.logits(stacked, self.codebook)))
 
     def image_weights(
-        self, features: torch.Tensor, with_patches: bool = False
+        self, features: torch.Tensor, with_patches: bool = False, patch_window: int = 1
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Image word weights from patch features, and per-patch weights on request.
 
-        Per-patch weights are left unnormalised: they say how strongly each patch
-        activates each word, which is what heatmaps and PatchDis read.
+        Per-patch weights are left unnormalised: they say how strongly each patch (the
+        mean of its ``patch_window`` neighbourhood) activates each word, which is what
+        heatmaps and PatchDis read.
         """
         weights = self.image.pooled_weights(features, self.codebook, self.config.pooling)
-        patches = (
-            activate(self.image.patch_logits(features, self.codebook)) if with_patches else None
-        )
+        patches = None
+        if with_patches:
+            local = smooth_patches(features, patch_window)
+            patches = activate(self.image.patch_logits(local, self.codebook))
         return self.finish(weights), patches
 
     def index_vectors(self, weights: torch.Tensor, role: str) -> torch.Tensor:
-        """What the index stores (``document``) or a search sends (``query``): top-k, then
-        integer impacts from the one quantizer.  # (batch, vocab) int64
+        """What the index stores (``document``) or a search sends (``query``): top-k
+        (renormalised), then integer impacts from the one quantizer.  # (batch, vocab) int64
         """
+        return quantize(self.truncate(weights, role), self.config.sparse.quant_scale)
+
+    def truncate(self, weights: torch.Tensor, role: str) -> torch.Tensor:
+        """The top-k words a ``document`` or ``query`` keeps, as float weights."""
         sparse = self.config.sparse
         if role not in ("document", "query"):
             raise ValueError(f"role must be 'document' or 'query', not {role!r}")
         k = sparse.doc_top_k if role == "document" else sparse.query_top_k
-        return quantize(top_k(weights, k), sparse.quant_scale)
+        return truncate(weights, k, self.config.normalize)
 
     def term_dicts(self, weights: torch.Tensor, role: str) -> list[dict[str, int]]:
         """Index vectors as ``{word: impact}`` per row (the JsonVectorCollection form)."""
@@ -207,13 +213,14 @@ class LexVLA(nn.Module):
         with_patches: bool = False,
         batch_size: int = 32,
         image_size: int | None = None,
+        patch_window: int = 1,
     ) -> LexicalOutput:
         """Images -> ``(batch, vocab)`` word weights (+ per-patch weights and grid)."""
         weights, patches = [], []
         for start in range(0, len(images), batch_size):
             pixels = self.image.pixels(images[start : start + batch_size], image_size)
             features = self.image.patch_features(pixels)
-            w, p = self.image_weights(features, with_patches)
+            w, p = self.image_weights(features, with_patches, patch_window)
             weights.append(w)
             if p is not None:
                 patches.append(p)

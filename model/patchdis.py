@@ -3,9 +3,10 @@
 Four dev photos whose captions name four different objects are tiled into a 2x2
 mosaic; the ground-truth region of each object word is its photo's quadrant. The
 mosaic is encoded at twice the training resolution (a 14x14 patch grid for
-EfficientNet-Lite0), each patch is assigned to the candidate word it activates
-most, and the per-word IoU over all mosaics gives mIoU, next to a random
-assignment. A few mosaics are saved as PNG with their word maps.
+EfficientNet-Lite0), each patch (the mean of its ``--window`` neighbourhood) is
+assigned to the candidate word it activates most, and the per-word IoU over all
+mosaics gives mIoU, next to a random assignment. A few mosaics are saved as PNG
+with their word maps.
 """
 
 from __future__ import annotations
@@ -149,7 +150,13 @@ def draw_word_map(
 
 
 def run_patchdis(
-    model: LexVLA, pairs: list[Pair], count: int, seed: int, save: Path | None, keep: int = 6
+    model: LexVLA,
+    pairs: list[Pair],
+    count: int,
+    seed: int,
+    save: Path | None,
+    window: int = 5,
+    keep: int = 6,
 ) -> dict[str, float]:
     """mIoU of the model and of a random assignment over ``count`` mosaics."""
     side = model.config.vision.image_size
@@ -164,7 +171,9 @@ def run_patchdis(
     predictions, random_predictions = [], []
     for n, mosaic in enumerate(mosaics):
         image = tile(mosaic.photos, side)
-        out = model.encode_images([image], with_patches=True, image_size=2 * side)
+        out = model.encode_images(
+            [image], with_patches=True, image_size=2 * side, patch_window=window
+        )
         assert out.patch_word_weights is not None
         assigned = assign_patches(out.patch_word_weights[0], [index[w] for w in mosaic.words])
         predictions.append(assigned)
@@ -175,6 +184,7 @@ def run_patchdis(
     truth = quadrant_map(round(len(predictions[0]) ** 0.5))
     return {
         "mosaics": len(mosaics),
+        "window": window,
         "miou": miou(predictions, truth, mosaics),
         "random_miou": miou(random_predictions, truth, mosaics),
     }
@@ -190,6 +200,9 @@ def main() -> None:
     parser.add_argument("--mosaics", type=int, default=200, help="number of mosaics")
     parser.add_argument("--seed", type=int, default=0, help="mosaic and random-baseline seed")
     parser.add_argument("--save", type=Path, default=Path("out/patchdis"), help="PNG folder")
+    parser.add_argument(
+        "--window", type=int, default=5, help="patch neighbourhood (odd; 1: single patches)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
     result = run_patchdis(
@@ -198,6 +211,7 @@ def main() -> None:
         args.mosaics,
         args.seed,
         args.save,
+        args.window,
     )
     print(json.dumps(result, indent=2))
     ratio = result["miou"] / result["random_miou"]

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 
 import torch
 
-from .sparse import quantize, top_k
+from .sparse import quantize, truncate
 
 
-def index_vectors(weights: torch.Tensor, k: int, scale: float) -> torch.Tensor:
-    """Top-k then integer impacts.  # (batch, vocab) int64"""
-    return quantize(top_k(weights, k), scale)
+def index_vectors(weights: torch.Tensor, k: int, scale: float, normalize: bool) -> torch.Tensor:
+    """Top-k (renormalised when ``normalize``), then integer impacts.  # (batch, vocab) int64"""
+    return quantize(truncate(weights, k, normalize), scale)
 
 
 def recall_at(ranks: torch.Tensor, ks: tuple[int, ...] = (1, 5, 10)) -> dict[int, float]:
@@ -74,12 +74,13 @@ def lexical_report(
     doc_k: int,
     query_k: int,
     scale: float,
+    normalize: bool = True,
 ) -> RetrievalReport:
     """Retrieval through index vectors: documents keep ``doc_k`` words, queries ``query_k``."""
-    img_doc = index_vectors(image_weights, doc_k, scale).double()
-    img_query = index_vectors(image_weights, query_k, scale).double()
-    cap_doc = index_vectors(caption_weights, doc_k, scale).double()
-    cap_query = index_vectors(caption_weights, query_k, scale).double()
+    img_doc = index_vectors(image_weights, doc_k, scale, normalize).double()
+    img_query = index_vectors(image_weights, query_k, scale, normalize).double()
+    cap_doc = index_vectors(caption_weights, doc_k, scale, normalize).double()
+    cap_query = index_vectors(caption_weights, query_k, scale, normalize).double()
     i2t, t2i = evaluate_similarities(img_query @ cap_doc.T, cap_query @ img_doc.T)
     return RetrievalReport(
         i2t,

@@ -21,6 +21,13 @@ def top_k(weights: torch.Tensor, k: int) -> torch.Tensor:
     return torch.zeros_like(weights).scatter_(-1, indices, values)
 
 
+def truncate(weights: torch.Tensor, k: int, normalize: bool) -> torch.Tensor:
+    """What search keeps of a vector: its top ``k`` words, L2-normalised again when the
+    model's vectors are unit vectors (so a score stays a cosine).  # (batch, vocab)"""
+    kept = top_k(weights, k)
+    return torch.nn.functional.normalize(kept, dim=-1) if normalize else kept
+
+
 def quantize(weights: torch.Tensor, scale: float) -> torch.Tensor:
     """Integer impacts ``round(weight * scale)``, as the index and queries store them.
 

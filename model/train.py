@@ -45,6 +45,7 @@ class TrainSettings:
     reg_weight: float = 0.01
     reg_warmup_epochs: int = 10
     distill_weight: float = 0.0  # > 0: also match a dense MiniLM teacher (model.teacher)
+    train_top_k: bool = True  # score batches through the index's top-k, as search does
     dropout: float = 0.0  # dropout on the frozen features the adapters read
     seed: int = 0
     device: str = "cpu"
@@ -65,7 +66,12 @@ def training_loss(
     image_w, _ = model.image_weights(images)
     text_w = model.text_weights(captions)
     logits = image_w @ text_w.T / settings.temperature
-    loss = info_nce(logits, 1.0)
+    if settings.train_top_k:  # what search scores: a query's top-k against a document's
+        i2t = model.truncate(image_w, "query") @ model.truncate(text_w, "document").T
+        t2i = model.truncate(text_w, "query") @ model.truncate(image_w, "document").T
+        loss = (info_nce(i2t, settings.temperature) + info_nce(t2i.T, settings.temperature)) / 2
+    else:
+        loss = info_nce(logits, 1.0)
     parts = {"nce": loss.item()}
     if teacher_logits is not None:
         distilled = distillation(logits, teacher_logits)

@@ -11,7 +11,7 @@ from model import LexVLA, load_encoder
 from model.backbones.efficientnet_lite import EfficientNetLite0
 from model.config import SparseConfig
 from model.features import caption_features
-from model.image_encoder import POOLINGS
+from model.image_encoder import POOLINGS, smooth_patches
 
 CAPTIONS = [
     "A dog runs on the beach.",
@@ -87,6 +87,16 @@ def test_image_side_patches_pool_into_the_image_vector(
     assert torch.allclose(plain, out.word_weights, atol=1e-6)
 
 
+def test_patch_window_averages_each_patch_with_its_neighbours() -> None:
+    grid = torch.arange(9.0).view(1, 9, 1)  # a 3x3 grid, one feature: 0..8 row-major
+    assert torch.equal(smooth_patches(grid, 1), grid)
+    smoothed = smooth_patches(grid, 3).flatten()
+    assert smoothed[4] == 4.0  # the centre sees the whole grid
+    assert smoothed[0] == (0 + 1 + 3 + 4) / 4  # a corner sees its 2x2 corner, no padding
+    with pytest.raises(ValueError, match="odd"):
+        smooth_patches(grid, 2)
+
+
 def test_poolings_on_hand_checkable_patches(tiny_lite0: LexVLA) -> None:
     image = tiny_lite0.image
     features = torch.randn(2, 4, 1280)
@@ -141,7 +151,12 @@ def test_index_vectors_apply_role_top_k_and_quantization(tiny_lite0: LexVLA) -> 
     queries = tiny_lite0.index_vectors(w, "query")
     assert ((docs > 0).sum(1) <= sparse.doc_top_k).all()
     assert ((queries > 0).sum(1) <= sparse.query_top_k).all()
-    assert torch.equal(docs, torch.round(torch.where(docs > 0, w, 0) * sparse.quant_scale).long())
+    for row, doc in zip(w, docs):  # the highest words, renormalised, in integer impacts
+        kept = doc > 0
+        assert row[kept].min() >= row[~kept].max()
+        assert abs(float((doc / sparse.quant_scale).norm()) - 1) < 0.01
+        scaled = row[kept] / row[kept].norm() * sparse.quant_scale
+        assert torch.equal(doc[kept], torch.round(scaled).long())
     terms = tiny_lite0.term_dicts(w, "query")[0]
     assert all(word in tiny_lite0.vocab.index for word in terms)
     assert list(terms.values()) == sorted(terms.values(), reverse=True)

@@ -8,6 +8,7 @@ from model.sparse import (
     to_term_dict,
     top_k,
     top_words,
+    truncate,
 )
 
 
@@ -44,3 +45,12 @@ def test_term_dict_and_top_words_order_by_weight() -> None:
         ("sun", pytest.approx(0.9)),
         ("cat", pytest.approx(0.2)),
     ]
+
+
+def test_truncate_keeps_the_top_words_as_a_unit_vector() -> None:
+    weights = torch.tensor([[0.1, 0.8, 0.0, 0.6], [0.5, 0.5, 0.5, 0.5]])
+    kept = truncate(weights, 2, normalize=True)
+    assert torch.allclose(kept[0], torch.tensor([0.0, 0.8, 0.0, 0.6]))  # already unit
+    assert torch.allclose(kept.norm(dim=1), torch.ones(2))
+    assert int((kept[1] > 0).sum()) == 2
+    assert torch.equal(truncate(weights, 2, normalize=False)[0], torch.tensor([0.0, 0.8, 0.0, 0.6]))

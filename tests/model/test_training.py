@@ -50,12 +50,17 @@ def test_sample_batches_pairs_each_image_with_one_of_its_captions() -> None:
     assert sorted(seen) == list(range(6))
 
 
-@pytest.mark.parametrize("regulariser", ["overuse", "flops", "none"])
-def test_training_improves_recall_and_keeps_the_best(regulariser: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("regulariser", "train_top_k"), [("overuse", True), ("flops", True), ("none", False)]
+)
+def test_training_improves_recall_and_keeps_the_best(
+    regulariser: str, train_top_k: bool, tmp_path: Path
+) -> None:
     model = load_encoder("tiny-lite0")
     train, dev = toy_split(model, 64, 0), toy_split(model, 32, 1)
     before = lexical_retrieval(model, dev)
-    history = Trainer(model, train, dev, settings(regulariser=regulariser), tmp_path).fit()
+    run = settings(regulariser=regulariser, train_top_k=train_top_k)
+    history = Trainer(model, train, dev, run, tmp_path).fit()
     assert len(history) == 3
     best = load_encoder(tmp_path / "best")
     after = lexical_retrieval(best, dev)
