@@ -129,7 +129,9 @@ class LexVLA(nn.Module):
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         config = self.config
-        save_file({k: v.contiguous() for k, v in self.trainable_state().items()}, folder / ADAPTERS)
+        # float16 halves the file; the weights load back into float32 parameters.
+        trained = {k: v.half().contiguous() for k, v in self.trainable_state().items()}
+        save_file(trained, folder / ADAPTERS)
         self.vocab.save(folder / "vocab.json")
         frozen: dict[str, torch.Tensor] = {}
         if config.text.sentence_encoder == "random":

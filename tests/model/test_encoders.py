@@ -135,12 +135,17 @@ def test_save_and_load_round_trip(name: str, tmp_path: Path) -> None:
     model.save_pretrained(tmp_path / "ckpt")
     loaded = load_encoder(tmp_path / "ckpt")
     assert loaded.vocab == model.vocab and loaded.config == model.config
-    images = [photo(3)]
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    images = [photo(3)]  # adapters are stored in float16: equal to its precision
     assert torch.allclose(
-        model.encode_images(images).word_weights, loaded.encode_images(images).word_weights
+        model.encode_images(images).word_weights,
+        loaded.encode_images(images).word_weights,
+        atol=2e-3,
     )
     assert torch.allclose(
-        model.encode_texts(CAPTIONS).word_weights, loaded.encode_texts(CAPTIONS).word_weights
+        model.encode_texts(CAPTIONS).word_weights,
+        loaded.encode_texts(CAPTIONS).word_weights,
+        atol=2e-3,
     )
 
 
