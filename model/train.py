@@ -246,12 +246,12 @@ def main() -> None:
     )
     parser.add_argument("--cache", type=Path, default=Path("cache/features"), help="feature cache")
     for field, value in asdict(defaults).items():
-        parser.add_argument(
-            f"--{field.replace('_', '-')}",
-            type=type(value),
-            default=value,
-            help=f"(default: {value})",
-        )
+        flag = f"--{field.replace('_', '-')}"
+        if isinstance(value, bool):
+            action = argparse.BooleanOptionalAction
+            parser.add_argument(flag, action=action, default=value, help=f"(default: {value})")
+        else:
+            parser.add_argument(flag, type=type(value), default=value, help=f"(default: {value})")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = TrainSettings(**{f: getattr(args, f) for f in asdict(defaults)})
