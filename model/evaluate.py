@@ -45,9 +45,19 @@ def encode_split(model: LexVLA, split: SplitFeatures, batch: int = 250) -> tuple
     return images, captions
 
 
-def lexical_retrieval(model: LexVLA, split: SplitFeatures) -> RetrievalReport:
+def frequent_words(model: LexVLA, image_weights: torch.Tensor, n: int = 20) -> list[str]:
+    """The ``n`` words most image documents keep (the paper's "false discovery" check:
+    a word every image has explains nothing), with their share of images in percent."""
+    kept = (model.index_vectors(image_weights, "document") > 0).float().mean(dim=0)
+    top = kept.argsort(descending=True)[:n]
+    return [f"{model.vocab.words[i]} {100 * float(kept[i]):.0f}" for i in top]
+
+
+def lexical_retrieval(
+    model: LexVLA, split: SplitFeatures, encoded: tuple[torch.Tensor, ...] | None = None
+) -> RetrievalReport:
     """Recall through the index vectors of the model's sparse config."""
-    images, captions = encode_split(model, split)
+    images, captions = encoded or encode_split(model, split)
     sparse = model.config.sparse
     return lexical_report(
         images,
@@ -74,7 +84,9 @@ def main() -> None:
 
     model = load_encoder(args.model)
     test = load_split_features(model, args.data, args.split, args.cache)
-    results = {"lexical": lexical_retrieval(model, test)}
+    encoded = encode_split(model, test)
+    results = {"lexical": lexical_retrieval(model, test, encoded)}
+    frequent = frequent_words(model, encoded[0])
     if not args.no_baseline:
         train = load_split_features(model, args.data, "train", args.cache, flipped=True)
         baseline = train_dense_baseline(train, seed=0)
@@ -93,8 +105,11 @@ def main() -> None:
             f"  lexical / dense R@1: i2t {lex.i2t[1] / dense.i2t[1]:.2f}, "
             f"t2i {lex.t2i[1] / dense.t2i[1]:.2f}"
         )
+    print(f"  most frequent image words (% of images): {', '.join(frequent)}")
     if args.json:
-        args.json.write_text(json.dumps({k: asdict(v) for k, v in results.items()}, indent=2))
+        figures: dict[str, object] = {k: asdict(v) for k, v in results.items()}
+        figures["frequent_image_words"] = frequent
+        args.json.write_text(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":

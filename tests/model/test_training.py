@@ -7,7 +7,7 @@ import torch
 
 from model import LexVLA, load_encoder
 from model.dense import train_dense_baseline
-from model.evaluate import lexical_retrieval
+from model.evaluate import frequent_words, lexical_retrieval
 from model.retrieval import dense_report
 from model.splits import SplitFeatures, sample_batches
 from model.teacher import Teacher
@@ -123,3 +123,12 @@ def test_distillation_needs_a_teacher_and_is_recorded(tmp_path: Path) -> None:
     )
     history = Trainer(model, train, dev, settings(distill_weight=1.0), tmp_path, teacher).fit()
     assert all(row["distill"] > 0 for row in history)
+
+
+def test_frequent_words_name_the_words_most_images_keep(tiny_lite0: LexVLA) -> None:
+    vocab = len(tiny_lite0.vocab)
+    weights = torch.zeros(4, vocab)
+    weights[:, 5] = 1.0  # every image keeps word 5
+    weights[:2, 7] = 0.5  # half keep word 7
+    frequent = frequent_words(tiny_lite0, weights, n=2)
+    assert frequent == [f"{tiny_lite0.vocab.words[5]} 100", f"{tiny_lite0.vocab.words[7]} 50"]
