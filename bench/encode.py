@@ -21,10 +21,12 @@ def throughput(encode: Any, items: list[Any], batch: int, batches: int) -> dict[
     """Items per second of ``encode(items, batch_size=batch)`` over ``batches`` batches."""
     encode(items[:batch], batch_size=batch)  # warm-up
     work = items[: batch * batches]
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     encode(work, batch_size=batch)
-    seconds = time.perf_counter() - began
+    seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
     return {
+        "cpu_s": round(cpu, 3),
+        "per_cpu_s": round(len(work) / cpu, 2),
         "items": len(work),
         "seconds": round(seconds, 3),
         "per_s": round(len(work) / seconds, 2),
@@ -81,15 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     largest = max(args.items, max(args.image_batches + args.caption_batches))
     images = [load_image(p.image) for p in pairs[:largest]]
     captions = [p.captions[0] for p in pairs[:largest]]
-    rows = []
-    for kind, items, sizes, encode in (
-        ("images", images, args.image_batches, model.encode_images),
-        ("captions", captions, args.caption_batches, model.encode_texts),
-    ):
-        for batch in sizes:
-            batches = max(1, args.items // batch)
-            rows.append({"kind": kind, "batch": batch, **throughput(encode, items, batch, batches)})
-            print(rows[-1], flush=True)
+    rows: list[dict[str, Any]] = []
     run.result |= {
         "device": args.device,
         "torch_threads": torch.get_num_threads(),
@@ -99,9 +93,17 @@ def main(argv: list[str] | None = None) -> int:
         else args.device,
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    run.save(args.out / "encode.json")
-    plot(rows, args.out / "encode.png")
-    print(table(rows, ("kind", "batch", "items", "per_s", "ms_per_batch")))
+    for kind, items, sizes, encode in (
+        ("images", images, args.image_batches, model.encode_images),
+        ("captions", captions, args.caption_batches, model.encode_texts),
+    ):
+        for batch in sizes:
+            batches = max(1, args.items // batch)
+            rows.append({"kind": kind, "batch": batch, **throughput(encode, items, batch, batches)})
+            print(rows[-1], flush=True)
+            run.save(args.out / "encode.json")  # after every row: a killed run keeps them
+            plot(rows, args.out / "encode.png")
+    print(table(rows, ("kind", "batch", "items", "per_s", "ms_per_batch", "per_cpu_s")))
     return 0
 
 

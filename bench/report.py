@@ -72,7 +72,9 @@ def tables() -> dict[str, str]:
         out["encode"] = "\n\n".join(
             [
                 _header(encode),
-                table(encode["rows"], ("kind", "batch", "items", "per_s", "ms_per_batch")),
+                table(
+                    encode["rows"], ("kind", "batch", "items", "per_s", "ms_per_batch", "per_cpu_s")
+                ),
                 f"GPU: {encode['gpu']}.",
             ]
         )

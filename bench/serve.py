@@ -111,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--startup-timeout", type=float, default=1200, help="seconds to wait")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -120,8 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     texts, images = dev_queries(args.data)
     server = Server(args.index, args.port, [])
     rows: list[dict[str, Any]] = []
+    run.result |= {"index": str(args.index), "k": args.k, "rows": rows}
+    args.out.mkdir(parents=True, exist_ok=True)
     try:
-        run.result["server_startup_s"] = round(server.wait_ready(), 1)
+        run.result["server_startup_s"] = round(server.wait_ready(args.startup_timeout), 1)
         run.result["stats"] = httpx.get(f"{server.url}/stats").json()
         measure(
             server,
@@ -138,11 +141,10 @@ def main(argv: list[str] | None = None) -> int:
             for name, requests in (("text", text), ("image", image)):
                 rows.append(asdict(measure(server, name, requests, c)))
                 log.info("%s", rows[-1])
+                run.save(args.out / "serve.json")  # after every row: a killed run keeps them
         run.result["server_stage_ms"] = stage_means(server.url)
     finally:
         server.stop()
-    run.result |= {"index": str(args.index), "k": args.k, "rows": rows}
-    args.out.mkdir(parents=True, exist_ok=True)
     run.save(args.out / "serve.json")
     plot(rows, args.out / "serve.png")
     print(
