@@ -107,9 +107,9 @@ def main() -> None:
         )
     print(f"  most frequent image words (% of images): {', '.join(frequent)}")
     if args.json:
-        figures: dict[str, object] = {k: asdict(v) for k, v in results.items()}
-        figures["frequent_image_words"] = frequent
-        args.json.write_text(json.dumps(figures, indent=2))
+        output: dict[str, object] = {k: asdict(v) for k, v in results.items()}
+        output["frequent_image_words"] = frequent
+        args.json.write_text(json.dumps(output, indent=2))
 
 
 if __name__ == "__main__":
