@@ -74,8 +74,9 @@ class SentenceEncoder(nn.Module):
     def forward(self, captions: list[str]) -> torch.Tensor:
         """Embeddings of ``captions``.  # (batch, dim)"""
         device = next(self.bert.parameters()).device
+        longest = min(MAX_TOKENS, int(self.bert.config.max_position_embeddings))
         batch = self.tokenizer(
-            captions, padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt"
+            captions, padding=True, truncation=True, max_length=longest, return_tensors="pt"
         ).to(device)
         states = self.bert(
             input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]

@@ -176,3 +176,9 @@ def test_bad_names_and_configs_fail_clearly(tmp_path: Path) -> None:
         LexVLA.from_pretrained(tmp_path)
     with pytest.raises(ValueError, match="clause limit"):
         SparseConfig(doc_top_k=2048)
+
+
+def test_a_caption_longer_than_every_model_window_is_truncated(tiny_lite0: LexVLA) -> None:
+    long = "0" * 5000
+    weights = tiny_lite0.encode_texts([long, CAPTIONS[0]]).word_weights
+    assert weights.shape == (2, len(tiny_lite0.vocab)) and torch.isfinite(weights).all()
