@@ -19,7 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from .common import CACHE, RESULTS, Run, table
+from .common import CACHE, RESULTS, Run, save_figure, table
 from .corpus import load_csr, model_tag
 from .engines import queries_of
 
@@ -87,9 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     fig, ax = plt.subplots(figsize=(7, 2.8))
     ax.barh([r["step"] for r in rows], [r["cpu_p50_ms"] for r in rows])
     ax.set(xlabel="CPU ms per query (median)", title=f"Lucene query cost at {args.docs:,} docs")
-    fig.tight_layout()
-    fig.savefig(args.out / "bridge.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, args.out / "bridge.png")
     print(table(rows, ("step", "cpu_p50_ms", "cpu_mean_ms")))
     return 0
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .common import CACHE, FLICKR8K, RESULTS, Run, table
+from .common import CACHE, FLICKR8K, RESULTS, Run, save_figure, table
 
 
 def raw_search(index: Path, words: tuple[str, ...], lengths: list[int]) -> list[dict[str, Any]]:
@@ -125,9 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         title=f"Query words at query top-k {sparse.query_top_k}",
     )
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(args.out / "clauses.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, args.out / "clauses.png")
     print(table(rows, ("terms", "limit", "refused", "hits", "error")))
     print(
         f"text queries: up to {text.max()} words, image queries: up to {image.max()} words "

@@ -20,6 +20,15 @@ CACHE = REPO / "cache" / "bench"
 FLICKR8K = REPO.parent / "shared" / "data" / "flickr8k"
 
 
+def save_figure(fig: Any, path: Path) -> None:
+    """Lay out, write as PNG (110 dpi) and close a matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def machine() -> dict[str, Any]:
     """CPU model, cores, RAM and OS of this machine (``lscpu``, ``/proc/meminfo``)."""
     info: dict[str, Any] = {"cpus": os.cpu_count(), "platform": platform.platform()}

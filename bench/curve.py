@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .common import RESULTS, table
+from .common import RESULTS, save_figure, table
 
 METRICS = (
     ("p50_ms", "p50 latency (ms)"),
@@ -77,9 +77,7 @@ def plot(fitted: list[dict[str, Any]], path: Path) -> None:
         ax.set(xscale="log", yscale="log", title=title, xlabel="documents")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:

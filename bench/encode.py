@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .common import FLICKR8K, RESULTS, Run, table
+from .common import FLICKR8K, RESULTS, Run, save_figure, table
 
 
 def throughput(encode: Any, items: list[Any], batch: int, batches: int) -> dict[str, float]:
@@ -52,9 +52,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     )
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from .common import CACHE, RESULTS, Run, latency_summary, table
+from .common import CACHE, RESULTS, Run, latency_summary, save_figure, table
 from .corpus import collection, load_csr, model_tag, real_documents, real_queries, save_csr
 from .engines import ENGINES, Hits
 
@@ -218,9 +218,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
         ax.set(xscale="log", yscale="log", title=title, xlabel="documents")
         ax.grid(True, which="both", alpha=0.3)
     axes[0].legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,7 +23,7 @@ import httpx
 
 from service.bench import Server, dev_queries, image_request, measure, stage_means, text_request
 
-from .common import CACHE, FLICKR8K, REPO, RESULTS, Run, table
+from .common import CACHE, FLICKR8K, REPO, RESULTS, Run, save_figure, table
 
 log = logging.getLogger("bench.serve")
 
@@ -84,9 +84,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     for ax in (lat, qps):
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:
