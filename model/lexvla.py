@@ -76,7 +76,7 @@ class LexVLA(nn.Module):
             else None
         )
         self.text = TextEncoder(
-            lm, tokenizer, config.text, len(vocab), config.text_adapter_hidden, sentence
+            lm, tokenizer, text, len(vocab), config.text_adapter_hidden, sentence
         )
         torch.manual_seed(0)
         backbone = build_backbone(

@@ -65,15 +65,15 @@ def training_loss(
     captions = torch.nn.functional.dropout(captions, settings.dropout)
     image_w, _ = model.image_weights(images)
     text_w = model.text_weights(captions)
-    logits = image_w @ text_w.T / settings.temperature
     if settings.train_top_k:  # what search scores: a query's top-k against a document's
         i2t = model.truncate(image_w, "query") @ model.truncate(text_w, "document").T
         t2i = model.truncate(text_w, "query") @ model.truncate(image_w, "document").T
         loss = (info_nce(i2t, settings.temperature) + info_nce(t2i.T, settings.temperature)) / 2
     else:
-        loss = info_nce(logits, 1.0)
+        loss = info_nce(image_w @ text_w.T, settings.temperature)
     parts = {"nce": loss.item()}
-    if teacher_logits is not None:
+    if teacher_logits is not None:  # the teacher matches the full vectors' similarities
+        logits = image_w @ text_w.T / settings.temperature
         distilled = distillation(logits, teacher_logits)
         loss = loss + settings.distill_weight * distilled
         parts["distill"] = distilled.item()
