@@ -110,7 +110,8 @@ def measure_size(
     docs = load_csr(docs_folder)
     exact: list[list[float]] | None = None
     rows = []
-    for name in sorted(args.engines, key=lambda e: e != "scipy"):  # exact search first
+    engines = [e for e in args.engines if n <= args.max_docs.get(e, n)]
+    for name in sorted(engines, key=lambda e: e != "scipy"):  # exact search first
         artifact = folder / name
         build_json = folder / f"{name}-build.json"
         try:
@@ -221,6 +222,14 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     save_figure(fig, path)
 
 
+def engine_limit(text: str) -> tuple[str, int]:
+    """``ENGINE=N`` from the command line."""
+    engine, _, n = text.partition("=")
+    if engine not in ENGINES or not n.isdigit():
+        raise argparse.ArgumentTypeError(f"expected ENGINE=N with ENGINE in {sorted(ENGINES)}")
+    return engine, int(n)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.search",
@@ -229,6 +238,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--engines", nargs="+", choices=sorted(ENGINES), default=sorted(ENGINES))
+    parser.add_argument(
+        "--max-docs",
+        type=engine_limit,
+        nargs="*",
+        default=[],
+        metavar="ENGINE=N",
+        help="skip an engine above N documents (e.g. seismic=100000: its build is slow)",
+    )
     parser.add_argument("--queries", type=int, default=200, help="dev captions as queries")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
@@ -245,6 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--name", default="search", help="file stem of the JSON and PNG")
     args = parser.parse_args(argv)
+    args.max_docs = dict(args.max_docs)
+    if args.max_docs.get("scipy", max(args.sizes)) < max(args.sizes):
+        parser.error("scipy is the exact reference: it cannot be skipped")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if "scipy" not in args.engines:
         parser.error("recall needs the exact scipy engine in --engines")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import scipy.sparse as sp
 from bench.corpus import CorpusStats, SyntheticSampler, collection, load_csr, save_csr
 from bench.curve import loglog_slope
 from bench.engines import LuceneEngine, ScipyEngine, queries_of, top_hits
-from bench.search import recall_at_k
+from bench.search import engine_limit, recall_at_k
 
 
 def _real_like(vocab: int = 400, docs: int = 300) -> sp.csr_matrix:
@@ -125,3 +126,10 @@ def test_loglog_slope() -> None:
     slope, intercept = loglog_slope(sizes, [3 * n**0.5 for n in sizes])
     assert slope == pytest.approx(0.5) and 10**intercept == pytest.approx(3)
     assert np.isnan(loglog_slope([1e4], [1.0])[0])
+
+
+def test_engine_limit_parses_and_refuses_unknown_engines() -> None:
+    assert engine_limit("seismic=100000") == ("seismic", 100_000)
+    for bad in ("seismic", "faiss=10", "lucene=many"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            engine_limit(bad)

@@ -57,10 +57,20 @@ def test_quadrants_assignment_and_miou() -> None:
     assert assigned[0] == -1 and torch.equal(assigned[1:], truth[1:])
 
 
+def test_centred_assignment_cancels_a_word_that_is_high_everywhere() -> None:
+    truth = quadrant_map(4)
+    weights = torch.zeros(16, 10)
+    weights[torch.arange(16), truth + 2] = 1.0
+    weights[:, 2] += 1.5  # word 2 (quadrant 0) is strong all over the image
+    assert (assign_patches(weights, [2, 3, 4, 5]) == 0).all()  # the paper's rule
+    assert torch.equal(assign_patches(weights, [2, 3, 4, 5], centred=True), truth)
+
+
 def test_run_patchdis_reports_model_and_random_miou(tiny_lite0: LexVLA, tmp_path: Path) -> None:
     photos = pairs(tmp_path)
     result = run_patchdis(tiny_lite0, photos, 2, seed=0, save=tmp_path / "png", window=3)
     assert result["mosaics"] == 2 and result["window"] == 3
     assert 0.0 <= result["miou"] <= 100.0 and 0.0 < result["random_miou"] < 100.0
+    assert 0.0 <= result["miou_centred"] <= 100.0
     saved = sorted(p.name for p in (tmp_path / "png").iterdir())
     assert saved == ["mosaic-00.png", "mosaic-01.png"]
