@@ -166,11 +166,14 @@ def load_csr(folder: Path, mmap: bool = True) -> sp.csr_matrix:
 
 
 def model_tag() -> str:
-    """A short tag of the default checkpoint's files (a retrained model gets a new one)."""
+    """A short tag of the default checkpoint's weights and config (a retrained model gets a
+    new one; editing its model card or checking it out again does not)."""
     from model import DEFAULT_CHECKPOINT
 
-    stats = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in DEFAULT_CHECKPOINT.glob("*")]
-    return hashlib.sha1(repr(sorted(stats)).encode()).hexdigest()[:10]
+    digest = hashlib.sha1()
+    for name in ("adapters.safetensors", "config.json", "vocab.json"):
+        digest.update((DEFAULT_CHECKPOINT / name).read_bytes())
+    return digest.hexdigest()[:10]
 
 
 def _to_csr(rows: list[np.ndarray]) -> sp.csr_matrix:
