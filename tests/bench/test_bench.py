@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from bench.corpus import CorpusStats, SyntheticSampler, collection, load_csr, save_csr
 from bench.curve import loglog_slope
 from bench.engines import LuceneEngine, ScipyEngine, queries_of, top_hits
-from bench.search import engine_limit, recall_at_k
+from bench.search import engine_limit, main, recall_at_k
 
 
 def _real_like(vocab: int = 400, docs: int = 300) -> sp.csr_matrix:
@@ -133,3 +133,12 @@ def test_engine_limit_parses_and_refuses_unknown_engines() -> None:
     for bad in ("seismic", "faiss=10", "lucene=many"):
         with pytest.raises(argparse.ArgumentTypeError):
             engine_limit(bad)
+
+
+@pytest.mark.parametrize(
+    "argv", [["--engines", "lucene"], ["--sizes", "100", "--max-docs", "scipy=10"]]
+)
+def test_search_refuses_to_run_without_the_exact_reference(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
