@@ -171,8 +171,9 @@ def model_tag() -> str:
     from model import DEFAULT_CHECKPOINT
 
     digest = hashlib.sha1()
-    for name in ("adapters.safetensors", "config.json", "vocab.json"):
-        digest.update((DEFAULT_CHECKPOINT / name).read_bytes())
+    for name in ("adapters.safetensors", "class_words.safetensors", "config.json", "vocab.json"):
+        if (DEFAULT_CHECKPOINT / name).is_file():
+            digest.update((DEFAULT_CHECKPOINT / name).read_bytes())
     return digest.hexdigest()[:10]
 
 

@@ -15,7 +15,8 @@ FORMAT = 1  # bump when the on-disk layout changes
 
 
 def model_fingerprint(model: LexVLA) -> str:
-    """A short hash of what decides a model's vectors: its config, trained weights and words.
+    """A short hash of what decides a model's vectors: its config, trained weights, class
+    words (``model.class_prior``) and vocabulary.
 
     The frozen backbone and LM are named by the config (registry packages or paths).
     """
@@ -23,6 +24,9 @@ def model_fingerprint(model: LexVLA) -> str:
     for key, tensor in sorted(model.trainable_state().items()):
         digest.update(key.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    if model.class_words is not None:
+        digest.update(model.class_words.indices.numpy().tobytes())
+        digest.update(model.class_words.values.numpy().tobytes())
     digest.update(model.vocab.digest().encode())
     return digest.hexdigest()[:16]
 

@@ -27,22 +27,32 @@ PUBLISHED = {"VSE (Kiros et al. 2014)": {"i2t": (18.0, 40.9, 55.0), "t2i": (12.5
 
 
 @torch.no_grad()
-def encode_split(model: LexVLA, split: SplitFeatures, batch: int = 250) -> tuple[torch.Tensor, ...]:
-    """Word weights of every image and caption of a split."""
+def encode_images(model: LexVLA, split: SplitFeatures, batch: int = 250) -> torch.Tensor:
+    """Word weights of every image of a split, from its cached features.  # (images, vocab)"""
     device = model.codebook.device
-    images = torch.cat(
+    return torch.cat(
         [
             model.image_weights(split.images[i : i + batch].to(device).float())[0].cpu()
             for i in range(0, len(split.images), batch)
         ]
     )
-    captions = torch.cat(
+
+
+@torch.no_grad()
+def encode_captions(model: LexVLA, split: SplitFeatures, batch: int = 1000) -> torch.Tensor:
+    """Word weights of every caption of a split, from its cached features.  # (captions, vocab)"""
+    device = model.codebook.device
+    return torch.cat(
         [
-            model.text_weights(split.captions[i : i + batch * 4].to(device)).cpu()
-            for i in range(0, len(split.captions), batch * 4)
+            model.text_weights(split.captions[i : i + batch].to(device)).cpu()
+            for i in range(0, len(split.captions), batch)
         ]
     )
-    return images, captions
+
+
+def encode_split(model: LexVLA, split: SplitFeatures) -> tuple[torch.Tensor, torch.Tensor]:
+    """Word weights of every image and caption of a split."""
+    return encode_images(model, split), encode_captions(model, split)
 
 
 def frequent_words(model: LexVLA, image_weights: torch.Tensor, n: int = 20) -> list[str]:

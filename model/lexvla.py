@@ -8,9 +8,10 @@ initialised (tests), ``frozen.safetensors`` plus the tokenizer file.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import cast
 
 import torch
 from PIL import Image
@@ -18,6 +19,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .backbones import build_backbone
+from .class_prior import CLASS_WORDS, ClassWords
 from .config import CONFIG_DIR, LexVLAConfig
 from .image_encoder import ImageEncoder, smooth_patches
 from .language_model import load_language_model
@@ -85,6 +87,9 @@ class LexVLA(nn.Module):
         self.image = ImageEncoder(
             backbone, config.vision.image_size, config.image_adapter_hidden, hidden, len(vocab)
         )
+        self.class_words: ClassWords | None = None  # the ImageNet prior (model.class_prior)
+        if config.class_prior > 0 and not hasattr(backbone, "classify_features"):
+            raise ValueError(f"{config.vision.backbone} has no classifier for a class prior")
         self.eval()
 
     # ---- construction and checkpoints -------------------------------------------------
@@ -119,6 +124,10 @@ class LexVLA(nn.Module):
         missing = [k for k in missing if _is_trainable(k)]
         if missing or unexpected:
             raise ValueError(f"checkpoint mismatch: missing {missing}, unexpected {unexpected}")
+        if config.class_prior > 0:
+            if not (folder / CLASS_WORDS).is_file():
+                raise FileNotFoundError(f"{folder} sets class_prior but has no {CLASS_WORDS}")
+            model.class_words = ClassWords.load(folder / CLASS_WORDS)
         return model
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
@@ -150,6 +159,10 @@ class LexVLA(nn.Module):
             }
         if frozen:
             save_file({k: v.detach().clone() for k, v in frozen.items()}, folder / FROZEN)
+        if config.class_prior > 0:
+            if self.class_words is None:
+                raise ValueError("class_prior is set but the model has no class words")
+            self.class_words.save(folder / CLASS_WORDS)
         config.save(folder / "config.json")
 
     # ---- encoding ----------------------------------------------------------------------
@@ -170,16 +183,31 @@ class LexVLA(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Image word weights from patch features, and per-patch weights on request.
 
-        Per-patch weights are left unnormalised: they say how strongly each patch (the
-        mean of its ``patch_window`` neighbourhood) activates each word, which is what
-        heatmaps and PatchDis read.
+        With a class prior (``config.class_prior > 0``) both also get the ImageNet
+        classifier's words (``model.class_prior``). Per-patch weights are unnormalised:
+        they say how strongly each patch (the mean of its ``patch_window`` neighbourhood)
+        activates each word, which is what heatmaps and PatchDis read.
         """
-        weights = self.image.pooled_weights(features, self.codebook, self.config.pooling)
+        pooled = self.image.pooled_weights(features, self.codebook, self.config.pooling)
+        weights = self.finish(self.add_class_prior(pooled, features))
         patches = None
         if with_patches:
             local = smooth_patches(features, patch_window)
-            patches = activate(self.image.patch_logits(local, self.codebook))
-        return self.finish(weights), patches
+            own = activate(self.image.patch_logits(local, self.codebook))
+            patches = self.add_class_prior(own, local.unsqueeze(-2))
+        return weights, patches
+
+    def add_class_prior(self, weights: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """``weights + class_prior * |weights| * prior``, the prior being the class words of
+        ``features`` ``(..., patches, dim)`` under the backbone's ImageNet classifier; the
+        same share of the vector for an image and a patch.  # (..., vocab)
+        """
+        if self.class_words is None or self.config.class_prior == 0:
+            return weights
+        backbone = self.image.backbone
+        classify = cast(Callable[[torch.Tensor], torch.Tensor], backbone.classify_features)
+        prior = self.class_words.mix(classify(features).softmax(dim=-1), len(self.vocab))
+        return weights + self.config.class_prior * weights.norm(dim=-1, keepdim=True) * prior
 
     def index_vectors(self, weights: torch.Tensor, role: str) -> torch.Tensor:
         """What the index stores (``document``) or a search sends (``query``): top-k

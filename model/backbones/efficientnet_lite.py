@@ -98,7 +98,11 @@ class EfficientNetLite0(nn.Module):
 
     def classify(self, pixels: torch.Tensor) -> torch.Tensor:
         """ImageNet logits ``(batch, 1000)`` from the mean-pooled head features."""
-        return self._fc(self.feature_map(pixels).mean(dim=(2, 3)))
+        return self.classify_features(self(pixels))
+
+    def classify_features(self, features: torch.Tensor) -> torch.Tensor:
+        """ImageNet logits ``(..., 1000)`` from patch features ``(..., patches, 1280)``."""
+        return self._fc(features.mean(dim=-2))
 
 
 def build_efficientnet_lite0(weights: str | None, overrides: dict[str, Any] | None) -> nn.Module:
