@@ -3,7 +3,7 @@
 EfficientNet-Lite0's ImageNet head knows 1,000 classes, among them objects Flickr8k
 hardly shows (20 of its 7,000 photos mention a cat), so the adapters trained on it
 never learn those words. Each class gets a lexical vector: the trained text side's
-vector of the prompt ``"a photo of a {class}."`` (its top ``k`` words). An image's
+vector of the prompt ``"a {class}."`` (its top ``k`` words). An image's
 prior is the mixture of the class vectors under the classifier's probabilities, and
 its word weights become ``normalize(w + weight * prior)``, the weight chosen on dev
 (``python -m model.class_prior``). The class vectors ship in the checkpoint.
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 CLASS_NAMES = CONFIG_DIR / "imagenet-classes.txt"  # the 1,000 ImageNet-1k labels, in order
 CLASS_WORDS = "class_words.safetensors"
-PROMPT = "a photo of a {}."
+PROMPT = "a {}."
 
 
 def class_names() -> list[str]:
@@ -93,6 +93,7 @@ def main() -> None:
         "--weights", type=float, nargs="+", default=[0.0, 0.05, 0.1, 0.15, 0.2, 0.3]
     )
     parser.add_argument("--out", type=Path, help="write the checkpoint with the best weight here")
+    parser.add_argument("--save-weight", type=float, help="write --out with this weight instead")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
@@ -109,8 +110,9 @@ def main() -> None:
         best = max(best, (report.i2t[1] + report.t2i[1], weight))
     print(f"best weight on {args.split}: {best[1]} (R@1 sum {best[0]:.1f})")
     if args.out:
-        with_prior(model, class_words, best[1]).save_pretrained(args.out)
-        print(f"checkpoint: {args.out}")
+        weight = best[1] if args.save_weight is None else args.save_weight
+        with_prior(model, class_words, weight).save_pretrained(args.out)
+        print(f"checkpoint with prior weight {weight}: {args.out}")
 
 
 if __name__ == "__main__":

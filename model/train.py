@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from .class_prior import CLASS_WORDS, ClassWords, with_prior
 from .data import load_split
 from .evaluate import lexical_retrieval
 from .features import feature_paths, sentence_embeddings, sentences_path
@@ -47,6 +48,8 @@ class TrainSettings:
     distill_weight: float = 0.0  # > 0: also match a dense MiniLM teacher (model.teacher)
     train_top_k: bool = True  # score batches through the index's top-k, as search does
     dropout: float = 0.0  # dropout on the frozen features the adapters read
+    class_prior: float = 0.0  # > 0: train with the ImageNet class-word prior (model.class_prior)
+    class_words: str = ""  # the checkpoint folder whose class words the prior uses
     seed: int = 0
     device: str = "cpu"
 
@@ -257,8 +260,14 @@ def main() -> None:
     settings = TrainSettings(**{f: getattr(args, f) for f in asdict(defaults)})
     if settings.regulariser not in (*REGULARISERS, "none"):
         parser.error(f"--regulariser must be one of {', '.join(REGULARISERS)}, none")
+    if (settings.class_prior > 0) != bool(settings.class_words):
+        parser.error("--class-prior and --class-words go together")
     torch.manual_seed(settings.seed)
-    model = load_encoder(args.init).to(settings.device)
+    model = load_encoder(args.init)
+    if settings.class_prior > 0:
+        words = ClassWords.load(Path(settings.class_words) / CLASS_WORDS)
+        with_prior(model, words, settings.class_prior)
+    model = model.to(settings.device)
     train = load_split_features(model, args.data, "train", args.cache, flipped=True)
     dev = load_split_features(model, args.data, "dev", args.cache)
     teacher = None

@@ -1,5 +1,7 @@
 """The ImageNet class-word prior on a tiny random model."""
 
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -87,3 +89,15 @@ def test_other_class_words_give_another_model_fingerprint() -> None:
     words.values[0, 0] += 0.5
     fingerprints.add(model_fingerprint(model))
     assert len(fingerprints) == 2
+
+
+def test_training_with_a_prior_needs_its_class_words(tmp_path: Path) -> None:
+    args = ["--data", str(tmp_path), "--out", str(tmp_path), "--class-prior", "0.1"]
+    run = subprocess.run(
+        [sys.executable, "-m", "model.train", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 2
+    assert "--class-prior and --class-words go together" in run.stderr
