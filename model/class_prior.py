@@ -6,7 +6,8 @@ never learn those words. Each class gets a lexical vector: the trained text side
 vector of the prompt ``"a {class}."`` (its top ``k`` words). An image's
 prior is the mixture of the class vectors under the classifier's probabilities, and
 its word weights become ``normalize(w + weight * prior)``, the weight chosen on dev
-(``python -m model.class_prior``). The class vectors ship in the checkpoint.
+(``python -m model.class_prior``). The class vectors ship in the checkpoint; a later
+training run can keep them in the loop (``model.train --class-prior --class-words``).
 """
 
 from __future__ import annotations
