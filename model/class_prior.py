@@ -91,7 +91,11 @@ def main() -> None:
     parser.add_argument("--split", default="dev", help="split that chooses the weight")
     parser.add_argument("--cache", type=Path, default=Path("cache/features"), help="feature cache")
     parser.add_argument(
-        "--weights", type=float, nargs="+", default=[0.0, 0.05, 0.1, 0.15, 0.2, 0.3]
+        "--weights",
+        type=float,
+        nargs="+",
+        default=[0.0, 0.05, 0.1, 0.15, 0.2, 0.3],
+        help="prior weights to compare (the best R@1 sum wins; ties go to the larger)",
     )
     parser.add_argument("--out", type=Path, help="write the checkpoint with the best weight here")
     parser.add_argument("--save-weight", type=float, help="write --out with this weight instead")
