@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from model import LexVLA, load_encoder
+from model.class_prior import ClassWords, with_prior
 from model.dense import train_dense_baseline
 from model.evaluate import frequent_words, lexical_retrieval
 from model.retrieval import dense_report
@@ -132,3 +133,15 @@ def test_frequent_words_name_the_words_most_images_keep(tiny_lite0: LexVLA) -> N
     weights[:2, 7] = 0.5  # half keep word 7
     frequent = frequent_words(tiny_lite0, weights, n=2)
     assert frequent == [f"{tiny_lite0.vocab.words[5]} 100", f"{tiny_lite0.vocab.words[7]} 50"]
+
+
+def test_a_run_with_the_class_prior_keeps_its_class_words(tmp_path: Path) -> None:
+    model = load_encoder("tiny-lite0")
+    words = ClassWords.from_weights(torch.rand(1000, len(model.vocab)), 3)
+    with_prior(model, words, 0.1)
+    train, dev = toy_split(model, 64, 0), toy_split(model, 32, 1)
+    Trainer(model, train, dev, settings(epochs=1), tmp_path).fit()
+    best = load_encoder(tmp_path / "best")
+    assert best.config.class_prior == 0.1
+    assert best.class_words is not None
+    assert torch.equal(best.class_words.indices, words.indices)
