@@ -29,7 +29,8 @@ test: setup
 	$(BIN)/python -m pytest -q
 
 lint: setup
-	$(BIN)/ruff check model indexer service tests
+	$(BIN)/ruff check model indexer service bench tests
+	$(BIN)/ruff format --check model indexer service bench tests
 	$(BIN)/mypy
 
 clean:

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per query")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    from indexer import JAVA_LOCK, ImpactSearcher
+    from indexer import ImpactSearcher
     from model import DEFAULT_CHECKPOINT, Vocabulary
 
     run = Run("bridge", ["python -m bench.bridge", *(argv if argv is not None else sys.argv[1:])])
@@ -50,20 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     words = Vocabulary.load(DEFAULT_CHECKPOINT / "vocab.json").words
     matrix = load_csr(args.work / "queries", mmap=False)  # bench.search's queries
     queries = [{words[i]: int(v) for i, v in zip(*q)} for q in queries_of(matrix)]
-    searcher = ImpactSearcher(folder / "lucene" / "index")  # boots the JVM first
-    import jnius
-
-    hash_map, integer = jnius.autoclass("java.util.HashMap"), jnius.autoclass("java.lang.Integer")
-
-    def java_query(terms: dict[str, int]) -> None:
-        with JAVA_LOCK:
-            query = hash_map()
-            for word, impact in terms.items():
-                query.put(word, integer(impact))
-
+    searcher = ImpactSearcher(folder / "lucene" / "index")
     rows: list[dict[str, Any]] = []
     steps: list[tuple[str, Callable[[dict[str, int]], object]]] = [
-        ("build the Java query (64 JNI puts)", java_query),
+        ("build the Java query (64 JNI puts)", searcher.build_query),
         ("search k=1", lambda q: searcher.search(q, 1)),
         ("search k=10", lambda q: searcher.search(q, 10)),
     ]

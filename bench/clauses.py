@@ -22,39 +22,21 @@ from .common import CACHE, FLICKR8K, RESULTS, Run, save_figure, table
 
 
 def raw_search(index: Path, words: tuple[str, ...], lengths: list[int]) -> list[dict[str, Any]]:
-    """Search ``index`` with queries of each length through Anserini directly (the
-    product's :class:`indexer.ImpactSearcher` raises the limit itself): refused or not."""
-    from indexer import JAVA_LOCK, ImpactSearcher
-
-    ImpactSearcher(index).close()  # boots the JVM with Anserini on the classpath
-    import jnius
+    """Search ``index`` with queries of each length under Lucene's default clause limit
+    (a fresh process, nothing raised it): refused or not."""
+    from indexer import ImpactSearcher, LuceneError
+    from indexer.lucene import clause_limit
 
     rows: list[dict[str, Any]] = []
-    with JAVA_LOCK:
-        searcher_class = jnius.autoclass("org.apache.lucene.search.IndexSearcher")
-        raw = jnius.autoclass("io.anserini.search.SimpleImpactSearcher")(str(index))
-        hash_map, integer = (
-            jnius.autoclass("java.util.HashMap"),
-            jnius.autoclass("java.lang.Integer"),
-        )
-        limit = int(searcher_class.getMaxClauseCount())
+    with ImpactSearcher(index) as searcher:
+        limit = clause_limit()
         for n in lengths:
-            query = hash_map()
-            for word in words[:n]:
-                query.put(word, integer(1))
             try:
-                hits = len(raw.search(query, 10))
+                hits = len(searcher.search(dict.fromkeys(words[:n], 1), 10))
                 rows.append({"terms": n, "limit": limit, "refused": False, "hits": hits})
-            except jnius.JavaException as exc:
-                rows.append(
-                    {
-                        "terms": n,
-                        "limit": limit,
-                        "refused": True,
-                        "error": str(exc).splitlines()[0][:160],
-                    }
-                )
-        raw.close()
+            except LuceneError as exc:
+                error = str(exc).splitlines()[0][:160]
+                rows.append({"terms": n, "limit": limit, "refused": True, "error": error})
     return rows
 
 
@@ -73,8 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from indexer import ImpactSearcher, open_published
     from model import load_encoder
-    from model.data import load_split
-    from model.features import load_image
+    from model.image_encoder import load_image
+    from model.training.data import load_split
 
     from .corpus import real_queries
 
@@ -87,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     index = open_published(args.index).images
     rows = raw_search(index, model.vocab.words, args.lengths)
     longest = max(args.lengths)
-    with ImpactSearcher(index) as searcher:  # the product's path at the longest length
+    with ImpactSearcher(index, max_query_words=longest) as searcher:  # raised explicitly
         found = searcher.search(dict.fromkeys(model.vocab.words[:longest], 1), 10)
     sparse = model.config.sparse
     run.result |= {

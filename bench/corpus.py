@@ -1,7 +1,7 @@
 """The benchmark collections: real Flickr8k vectors, and synthetic ones shaped like them.
 
 Real image documents are the default model's integer impacts (document top-k) of Flickr8k
-images, computed from the backbone features ``python -m model.features`` caches under
+images, computed from the backbone features ``python -m model.training features`` caches under
 ``cache/features`` when they are there (the adapters are cheap), else by encoding the
 image files. Queries are dev captions encoded at the query top-k. A collection of ``n``
 documents is the real ones first and, beyond them, synthetic documents sampled from the
@@ -27,7 +27,7 @@ from .common import CACHE, FLICKR8K, REPO
 if TYPE_CHECKING:
     from model import LexVLA
 
-FEATURES = REPO / "cache" / "features"  # where python -m model.features caches
+FEATURES = REPO / "cache" / "features"  # where python -m model.training features caches
 
 log = logging.getLogger(__name__)
 
@@ -190,9 +190,9 @@ def real_documents(
     are encoded from their files only with ``encode`` (about 0.1 s an image here).
     """
     import torch
-
-    from model.data import load_split
-    from model.features import feature_paths, load_image
+    from model.training.data import load_split
+    from model.image_encoder import load_image
+    from model.training.features import feature_paths
 
     splits = [s for s in ("dev", "train") if encode or feature_paths(FEATURES, s)["image"].exists()]
     out = CACHE / f"real-docs-{model_tag()}-{limit}-{'-'.join(splits)}"
@@ -228,7 +228,7 @@ def real_queries(
     load_model: Callable[[], LexVLA], data: Path = FLICKR8K, n: int = 200
 ) -> sp.csr_matrix:
     """Impacts (query top-k) of ``n`` distinct Flickr8k dev captions, cached."""
-    from service.bench import dev_queries
+    from .load import dev_queries
 
     out = CACHE / f"queries-{model_tag()}-{n}"
     if (out / "shape.json").is_file():

@@ -24,14 +24,6 @@ def _words() -> tuple[str, ...]:
     return Vocabulary.load(DEFAULT_CHECKPOINT / "vocab.json").words
 
 
-def _java_heap(gigabytes: int) -> None:
-    """Cap the JVM heap (it would take a quarter of RAM) before anything boots it."""
-    import jnius_config
-
-    if not jnius_config.vm_running:
-        jnius_config.add_options(f"-Xmx{gigabytes}g")
-
-
 def build(engine: Engine, docs_folder: Path, threads: int) -> dict[str, Any]:
     docs = load_csr(docs_folder)
     cpu = time.process_time()
@@ -104,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     threadpool_limits(1)  # parallelism comes from the groups, not from BLAS inside a query
     engine = ENGINES[args.engine](args.folder)
     if args.engine == "lucene":
-        _java_heap(3)
+        from indexer.lucene import set_heap
+
+        set_heap(3)  # the JVM would take a quarter of RAM
     start_load = load_average()
     if args.step == "build":
         figures = build(engine, args.docs, max(args.threads))

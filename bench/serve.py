@@ -1,7 +1,7 @@
 """``python -m bench.serve``: the HTTP service's latency and QPS at several concurrencies.
 
 Serves an index of Flickr8k dev images with ``python -m service`` and loads it from this
-process (a separate load generator), with :mod:`service.bench`'s client: distinct dev
+process (a separate load generator), with :mod:`bench.load`'s client: distinct dev
 captions as text queries and dev photos as image uploads, at each ``--concurrency``.
 Builds the index first when it is missing (``python -m indexer build`` of the first
 ``--images`` dev images, no captions). Writes ``serve.json`` and ``serve.png`` into
@@ -21,9 +21,9 @@ from typing import Any
 
 import httpx
 
-from service.bench import Server, dev_queries, image_request, measure, stage_means, text_request
-
 from .common import CACHE, FLICKR8K, REPO, RESULTS, Run, save_figure, table
+from .load import dev_queries, image_request, measure, stage_means, text_request
+from .server import ServiceProcess
 
 log = logging.getLogger("bench.serve")
 
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         help="image queries at each concurrency",
     )
     parser.add_argument("--k", type=int, default=10)
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--port", type=int, default=None, help="server port (default: a free one)")
     parser.add_argument("--startup-timeout", type=float, default=1200, help="seconds to wait")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     run = Run("serve", ["python -m bench.serve", *(argv if argv is not None else sys.argv[1:])])
     ensure_index(args.index, args.data, args.images)
     texts, images = dev_queries(args.data)
-    server = Server(args.index, args.port, [])
+    server = ServiceProcess(args.index, port=args.port)
     rows: list[dict[str, Any]] = []
     run.result |= {"index": str(args.index), "k": args.k, "rows": rows}
     args.out.mkdir(parents=True, exist_ok=True)

@@ -1,23 +1,29 @@
 """Batch indexing of images and captions into Lucene impact indexes, and reading them back.
 
-Jobs: ``python -m indexer build|add|remove|rebuild|info`` (:mod:`indexer.cli`).
-What a search service needs:
+Jobs: ``python -m indexer build|add|remove|rebuild|info`` (:mod:`indexer.cli`), or from
+Python :func:`build`, :func:`add`, :func:`remove`, :func:`rebuild` with
+:class:`JobOptions` and a :class:`Source`. What a search service needs:
 
 - :func:`open_published` -> :class:`PublishedIndex` (paths of the current version and
   its :class:`IndexManifest`); ``PublishedIndex.is_current()`` says when to reopen.
 - :class:`ImpactSearcher` over ``PublishedIndex.images`` or ``.captions``.
 - :class:`MetadataStore` over ``PublishedIndex.metadata``: rows and stored term vectors.
-- :func:`decode_image` to decode query images exactly as indexed images were.
+- :func:`decode_image` (and :func:`set_pixel_limit`) to decode query images exactly as
+  indexed images were.
 """
 
-from .decode import DecodedImage, ImageSkipped, decode_image
+from .decode import DecodedImage, ImageSkipped, decode_image, set_pixel_limit
+from .jobs import add, build, rebuild, remove
 from .layout import IndexNotFoundError, PublishedIndex, current_version, open_published
-from .lucene import JAVA_LOCK, ImpactSearcher, LuceneError
+from .lucene import ImpactSearcher, LuceneError
 from .manifest import IndexManifest, ModelInfo
+from .options import JobError, JobOptions
+from .records import SkipReason
+from .sources import Source, SourceError, walk_folder
 from .store import CaptionRow, ImageRow, MetadataStore
+from .summary import JobSummary
 
 __all__ = [
-    "JAVA_LOCK",
     "CaptionRow",
     "DecodedImage",
     "ImageRow",
@@ -25,11 +31,23 @@ __all__ = [
     "ImpactSearcher",
     "IndexManifest",
     "IndexNotFoundError",
+    "JobError",
+    "JobOptions",
+    "JobSummary",
     "LuceneError",
     "MetadataStore",
     "ModelInfo",
     "PublishedIndex",
+    "SkipReason",
+    "Source",
+    "SourceError",
+    "add",
+    "build",
     "current_version",
     "decode_image",
     "open_published",
+    "rebuild",
+    "remove",
+    "set_pixel_limit",
+    "walk_folder",
 ]

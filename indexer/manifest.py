@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -12,23 +11,6 @@ if TYPE_CHECKING:
     from model import LexVLA
 
 FORMAT = 1  # bump when the on-disk layout changes
-
-
-def model_fingerprint(model: LexVLA) -> str:
-    """A short hash of what decides a model's vectors: its config, trained weights, class
-    words (``model.class_prior``) and vocabulary.
-
-    The frozen backbone and LM are named by the config (registry packages or paths).
-    """
-    digest = hashlib.sha256(json.dumps(model.config.to_dict(), sort_keys=True).encode())
-    for key, tensor in sorted(model.trainable_state().items()):
-        digest.update(key.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    if model.class_words is not None:
-        digest.update(model.class_words.indices.numpy().tobytes())
-        digest.update(model.class_words.values.numpy().tobytes())
-    digest.update(model.vocab.digest().encode())
-    return digest.hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -50,7 +32,7 @@ class ModelInfo:
         return cls(
             source=source,
             name=model.config.name,
-            fingerprint=model_fingerprint(model),
+            fingerprint=model.fingerprint(),
             vocab_digest=model.vocab.digest(),
             vocab_size=len(model.vocab),
             quant_scale=sparse.quant_scale,

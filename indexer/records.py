@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -87,3 +88,16 @@ def split_caption_id(doc_id: str) -> tuple[str, int]:
     """(image id, position) of a caption document id."""
     image_id, position = doc_id.rsplit("#", 1)
     return image_id, int(position)
+
+
+def check_terms(terms: Mapping[str, int]) -> dict[str, int]:
+    """Positive integer impacts only (zeros dropped); words must not contain spaces."""
+    checked = {}
+    for word, impact in terms.items():
+        if impact < 0:
+            raise ValueError(f"negative impact {impact} for {word!r}")
+        if not word or word != word.strip() or len(word.split()) != 1:
+            raise ValueError(f"{word!r} is not a single whitespace-free term")
+        if impact:
+            checked[word] = int(impact)
+    return checked

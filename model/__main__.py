@@ -1,4 +1,5 @@
-"""``python -m model``: encode a caption or an image and print its top words."""
+"""``python -m model``: encode a caption or an image and print its top words; ``demo``
+prints the sample photos' words and which photo each of a few captions ranks first."""
 
 from __future__ import annotations
 
@@ -6,9 +7,37 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import load_encoder
-from .features import load_image
+from . import LexVLA, load_encoder
+from .image_encoder import load_image
+from .samples import sample_photos
 from .sparse import top_words
+
+DEMO_CAPTIONS = (
+    "a cat lying on a blanket",
+    "a cup of coffee on a saucer",
+    "an astronaut in a space suit with a flag",
+    "a rocket on the launch pad",
+    "a man with a camera on a tripod",
+)
+
+
+def demo(model: LexVLA) -> None:
+    """Each sample photo's top words, each demo caption's words and best photo."""
+    photos = sample_photos()
+    words = model.vocab.words
+    image_weights = model.encode_images(list(photos.values())).word_weights
+    print(f"model: {model.config.name}, vocabulary: {len(words)} words\n")
+    for name, weights in zip(photos, image_weights):
+        listed = ", ".join(w for w, _ in top_words(weights, words, 8))
+        print(f"{name:<22} {listed}")
+    print()
+    text_weights = model.encode_texts(list(DEMO_CAPTIONS)).word_weights
+    images = model.index_vectors(image_weights, "document").double()
+    queries = model.index_vectors(text_weights, "query").double()
+    names = list(photos)
+    for caption, weights, scores in zip(DEMO_CAPTIONS, text_weights, queries @ images.T):
+        listed = ", ".join(w for w, _ in top_words(weights, words, 6))
+        print(f"{caption!r}\n    words: {listed}\n    best photo: {names[int(scores.argmax())]}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     image = sub.add_parser("encode-image", help="top words of an image")
     image.add_argument("path", type=Path, help="image file")
     image.add_argument("--patches", action="store_true", help="also print each patch's top word")
+    sub.add_parser("demo", help="the sample photos' words and the photo each demo caption finds")
     args = parser.parse_args(argv)
 
     if args.command == "encode-text" and not args.text.strip():
@@ -28,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "encode-image" and not args.path.is_file():
         parser.error(f"{args.path} is not a file")
     model = load_encoder(args.model)
+    if args.command == "demo":
+        demo(model)
+        return 0
     words = model.vocab.words
     if args.command == "encode-text":
         weights = model.encode_texts([args.text]).word_weights[0]

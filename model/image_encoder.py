@@ -9,10 +9,11 @@ word weights (``model.sparse.pool_patches``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from torch import nn
 
 from .sparse import activate
@@ -31,6 +32,12 @@ class ImageAdapter(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.down(nn.functional.gelu(self.up(self.norm(features))))
+
+
+def load_image(path: Path) -> Image.Image:
+    """Decode an image file upright (EXIF orientation applied) in RGB."""
+    with Image.open(path) as img:
+        return ImageOps.exif_transpose(img).convert("RGB")
 
 
 def preprocess(

@@ -7,6 +7,8 @@ initialised (tests), ``frozen.safetensors`` plus the tokenizer file.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -19,7 +21,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .backbones import build_backbone
-from .class_prior import CLASS_WORDS, ClassWords
+from .class_words import CLASS_WORDS, ClassWords
 from .config import CONFIG_DIR, LexVLAConfig
 from .image_encoder import ImageEncoder, smooth_patches
 from .language_model import load_language_model
@@ -87,7 +89,7 @@ class LexVLA(nn.Module):
         self.image = ImageEncoder(
             backbone, config.vision.image_size, config.image_adapter_hidden, hidden, len(vocab)
         )
-        self.class_words: ClassWords | None = None  # the ImageNet prior (model.class_prior)
+        self.class_words: ClassWords | None = None  # the ImageNet prior (model.class_words)
         if config.class_prior > 0 and not hasattr(backbone, "classify_features"):
             raise ValueError(f"{config.vision.backbone} has no classifier for a class prior")
         self.eval()
@@ -129,6 +131,22 @@ class LexVLA(nn.Module):
                 raise FileNotFoundError(f"{folder} sets class_prior but has no {CLASS_WORDS}")
             model.class_words = ClassWords.load(folder / CLASS_WORDS)
         return model
+
+    def fingerprint(self) -> str:
+        """A short hash of what decides this model's vectors: its config, trained weights,
+        class words and vocabulary (the frozen backbone and LM are named by the config).
+
+        An index records it; a service running a model with another one refuses the index.
+        """
+        digest = hashlib.sha256(json.dumps(self.config.to_dict(), sort_keys=True).encode())
+        for key, tensor in sorted(self.trainable_state().items()):
+            digest.update(key.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        if self.class_words is not None:
+            digest.update(self.class_words.indices.numpy().tobytes())
+            digest.update(self.class_words.values.numpy().tobytes())
+        digest.update(self.vocab.digest().encode())
+        return digest.hexdigest()[:16]
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
         """The adapters and per-word biases: everything training changes."""
@@ -184,7 +202,7 @@ class LexVLA(nn.Module):
         """Image word weights from patch features, and per-patch weights on request.
 
         With a class prior (``config.class_prior > 0``) both also get the ImageNet
-        classifier's words (``model.class_prior``). Per-patch weights are unnormalised:
+        classifier's words (``model.class_words``). Per-patch weights are unnormalised:
         they say how strongly each patch (the mean of its ``patch_window`` neighbourhood)
         activates each word, which is what heatmaps and PatchDis read.
         """

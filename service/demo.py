@@ -15,8 +15,8 @@ import json
 import logging
 from pathlib import Path
 
-from indexer import jobs
-from indexer.sources import Source, walk_folder
+import indexer
+from indexer import Source, walk_folder
 from model.samples import write_sample_photos
 
 from .__main__ import main as serve
@@ -54,14 +54,14 @@ def prepare(photos: Path | None, cache: Path, indexes: Path) -> Path:
     manifest = cache / f"{name}.jsonl"
     lines = "\n".join(collection(folders)) + "\n"
     index = indexes / name
-    options = jobs.JobOptions(model="default")
+    options = indexer.JobOptions(model="default")
     if not (index / "current").exists():
         manifest.write_text(lines)
         log.info("indexing %d images into %s", lines.count("\n"), index)
-        log.info("%s", jobs.build(Source.manifest(manifest), index, options).report())
+        log.info("%s", indexer.build(Source.manifest(manifest), index, options).report())
     elif manifest.read_text() != lines:
         manifest.write_text(lines)
-        log.info("%s", jobs.add(Source.manifest(manifest), index, options).report())
+        log.info("%s", indexer.add(Source.manifest(manifest), index, options).report())
     return index
 
 

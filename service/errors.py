@@ -8,11 +8,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from .engine import EngineBusyError, ModelMismatchError, NotFoundError
-from .index_handle import IndexOpenError
+from .heatmaps import NotFoundError
+from .index_handle import IndexOpenError, ModelMismatchError
 from .query_edit import UnknownWordError
 from .schemas import Problem
 from .uploads import UploadError
+from .worker import WorkerBusyError
 
 DESCRIPTIONS = {
     400: "The upload is not a usable image",
@@ -29,7 +30,7 @@ DESCRIPTIONS = {
 STATUS_OF: dict[type[Exception], int] = {
     UnknownWordError: 422,
     NotFoundError: 404,
-    EngineBusyError: 503,
+    WorkerBusyError: 503,
     IndexOpenError: 503,
     ModelMismatchError: 409,
 }

@@ -1,8 +1,10 @@
-"""One opened index version: its two Lucene searchers and its metadata store.
+"""Opened index versions: a handle's two Lucene searchers and metadata store, and the
+swap to each newly published version.
 
 Handles are leased by whoever uses them; a retired handle (a newer version was
 published) closes when its last lease ends, so a request in flight always finishes
-on the version it started with.
+on the version it started with. :class:`IndexVersions` holds the version being
+served, checks a new one against the loaded model and swaps it in.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ import json
 import logging
 import sqlite3
 import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from indexer import (
@@ -22,13 +27,18 @@ from indexer import (
     open_published,
 )
 
-from .schemas import Target
+from .metrics import Metrics
+from .query import Target
 
 log = logging.getLogger(__name__)
 
 
 class IndexOpenError(RuntimeError):
     """The index folder has no usable published version; the message says why."""
+
+
+class ModelMismatchError(RuntimeError):
+    """The index was written by another model than the one loaded."""
 
 
 class IndexHandle:
@@ -87,3 +97,94 @@ def open_index(root: Path) -> IndexHandle:
         raise IndexOpenError(f"the manifest of the index at {root} is unreadable: {exc}") from exc
     except (FileNotFoundError, sqlite3.DatabaseError, LuceneError) as exc:
         raise IndexOpenError(f"the index at {root} is incomplete or damaged: {exc}") from exc
+
+
+class IndexVersions:
+    """The version of one index folder being served, swapped for each newer one that
+    was written by the loaded model (``fingerprint``); ``on_swap`` runs after a swap."""
+
+    def __init__(
+        self,
+        handle: IndexHandle,
+        fingerprint: str,
+        metrics: Metrics,
+        interval_s: float = 2.0,
+        on_swap: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.fingerprint = fingerprint
+        self.metrics = metrics
+        self.interval_s = interval_s
+        self.on_swap = on_swap
+        self.reloads = 0
+        self.check(handle)
+        self._handle = handle
+        self._swap = threading.Lock()
+        self._last_check = time.monotonic()
+        self._count_documents(handle)
+
+    @property
+    def current(self) -> IndexHandle:
+        """The version served now (lease it with :meth:`lease` to read from it)."""
+        return self._handle
+
+    @contextmanager
+    def lease(self) -> Iterator[IndexHandle]:
+        """The current version, kept open until the ``with`` block ends."""
+        with self._swap:
+            handle = self._handle
+            handle.acquire()
+        try:
+            yield handle
+        finally:
+            handle.release()
+
+    def check(self, handle: IndexHandle) -> None:
+        """Raise :class:`ModelMismatchError` unless ``handle`` was built by this model."""
+        built = handle.published.manifest.model
+        if built.fingerprint != self.fingerprint:
+            raise ModelMismatchError(
+                f"index version {handle.version} was built with model {built.name!r} "
+                f"({built.source}, fingerprint {built.fingerprint}), but the loaded model has "
+                f"fingerprint {self.fingerprint}: serve it with --model {built.source} "
+                "or rebuild the index"
+            )
+
+    def maybe_reload(self) -> None:
+        """:meth:`reload` when ``interval_s`` has passed; on any failure keep serving."""
+        if time.monotonic() - self._last_check < self.interval_s:
+            return
+        try:
+            self.reload()
+        except (IndexOpenError, ModelMismatchError) as exc:
+            log.error("keeping index version %s: %s", self._handle.version, exc)
+        except Exception:
+            log.exception("keeping index version %s", self._handle.version)
+
+    def reload(self) -> bool:
+        """Open and swap in a newer published version, if there is one."""
+        self._last_check = time.monotonic()
+        if self._handle.published.is_current():
+            return False
+        fresh = open_index(self._handle.published.root)
+        try:
+            self.check(fresh)
+        except ModelMismatchError:
+            fresh.retire()
+            raise
+        with self._swap:
+            old, self._handle = self._handle, fresh
+        old.retire()
+        self.on_swap()
+        self._count_documents(fresh)
+        self.reloads += 1
+        self.metrics.reloads.inc()
+        log.info("now serving index version %s (was %s)", fresh.version, old.version)
+        return True
+
+    def close(self) -> None:
+        self._handle.retire()
+
+    def _count_documents(self, handle: IndexHandle) -> None:
+        manifest = handle.published.manifest
+        self.metrics.documents.labels("images").set(manifest.images)
+        self.metrics.documents.labels("captions").set(manifest.captions)

@@ -6,6 +6,8 @@ Each app gets its own registry, so several apps (tests) never share counters.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -59,6 +61,15 @@ class Metrics:
             "Hits whose word contributions did not add up to the Lucene score",
             registry=r,
         )
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        """Observe the seconds of the ``with`` block as one ``stage`` of the search worker."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stage.labels(stage).observe(time.perf_counter() - started)
 
 
 def route_label(scope: Scope) -> str:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from .engine import RankedDoc, SearchResult
 from .explain import dot, word_matches
 from .metrics import Metrics
 from .query_edit import QueryEdits
 from .schemas import Hit, HitMetadata, QueryInfo, QueryWord
+from .searcher import RankedDoc, SearchResult
 from .urls import image_url, thumbnail_url
 
 log = logging.getLogger(__name__)

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .query import Target
 
 MAX_QUERY_CHARS = 1000  # the text encoder reads 64 tokens; longer text is a client bug
 MAX_K = 1000
 MAX_EDIT_WORDS = 64
 WordList = list[str]
-
-
-class Target(StrEnum):
-    """What a query searches: indexed images or indexed captions."""
-
-    images = "images"
-    captions = "captions"
 
 
 class Strict(BaseModel):

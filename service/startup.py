@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from indexer.decode import set_pixel_limit
+from indexer import set_pixel_limit
 from model import LexVLA, load_encoder, named_configs
 
 from .engine import SearchEngine

@@ -7,8 +7,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from indexer import ImageSkipped, decode_image
-from indexer.records import SkipReason
+from indexer import ImageSkipped, SkipReason, decode_image
 
 
 class UploadError(ValueError):

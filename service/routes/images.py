@@ -11,8 +11,9 @@ from fastapi.responses import FileResponse
 from indexer import ImageRow
 
 from ..deps import EngineDep, SettingsDep
-from ..engine import NotFoundError, SearchEngine
+from ..engine import SearchEngine
 from ..errors import problems
+from ..heatmaps import NotFoundError
 from ..schemas import Heatmap
 from ..thumbnails import thumbnail
 

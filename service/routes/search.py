@@ -13,12 +13,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from ..deps import EngineDep, SettingsDep
-from ..engine import Query as EngineQuery
 from ..engine import SearchEngine
 from ..errors import problems
+from ..query import Query as EngineQuery
+from ..query import Target
 from ..query_edit import QueryEdits, parse_query
 from ..results import hits, query_info
-from ..schemas import MAX_EDIT_WORDS, MAX_K, SearchOptions, SearchResponse, Target, TextSearch
+from ..schemas import MAX_EDIT_WORDS, MAX_K, SearchOptions, SearchResponse, TextSearch
 from ..settings import Settings
 from ..uploads import decode_upload
 

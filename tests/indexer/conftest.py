@@ -13,7 +13,7 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from indexer.jobs import JobOptions
+from indexer import JobOptions
 from indexer.records import SkipReason
 
 PHOTOS = ("astronaut", "coffee", "rocket", "camera", "chelsea", "coins", "horse", "moon")

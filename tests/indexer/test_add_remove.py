@@ -3,8 +3,16 @@ from pathlib import Path
 
 import pytest
 
-from indexer import ImpactSearcher, MetadataStore, open_published
-from indexer.jobs import JobError, add, build, rebuild, remove
+from indexer import (
+    ImpactSearcher,
+    JobError,
+    MetadataStore,
+    add,
+    build,
+    open_published,
+    rebuild,
+    remove,
+)
 from indexer.layout import versions
 from indexer.shards import ShardStore
 from indexer.sources import Source

@@ -2,8 +2,7 @@ import hashlib
 from collections import Counter
 from pathlib import Path
 
-from indexer import ImpactSearcher, MetadataStore, lucene, open_published
-from indexer.jobs import build
+from indexer import ImpactSearcher, MetadataStore, build, lucene, open_published
 from indexer.shards import ShardStore
 from indexer.sources import Source
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from indexer import JobError, add, build
 from indexer.cli import build_parser, main
-from indexer.jobs import JobError, add, build
 from indexer.shards import BatchSpec, ShardStore
 from indexer.sources import Source
 

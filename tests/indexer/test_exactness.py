@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from indexer import ImpactSearcher, open_published
-from indexer.jobs import build
-from indexer.lucene import IndexUpdater, build_index
+from indexer import ImpactSearcher, build, open_published
+from indexer.lucene import IndexUpdater, build_index, clause_limit, raise_clause_limit
 from indexer.sources import Source
 
 from .conftest import CAPTIONS, fast_options, write_captioned
@@ -75,10 +74,18 @@ def wide_index(
 def test_queries_longer_than_the_clause_limit_work(wide_index) -> None:  # type: ignore[no-untyped-def]
     index, docs, words = wide_index
     long_query = {w: (i % 7) + 1 for i, w in enumerate(words)}
-    with ImpactSearcher(index) as searcher:
+    with ImpactSearcher(index, max_query_words=len(words)) as searcher:
+        assert clause_limit() >= len(words)  # raised for the whole process, as documented
         assert searcher.search(long_query, 20) == brute_force(long_query, docs, 20)
         for query in random_queries(words, 20, 2):
             assert searcher.search(query, 10) == brute_force(query, docs, 10)
+
+
+def test_the_clause_limit_is_never_lowered(wide_index) -> None:  # type: ignore[no-untyped-def]
+    ImpactSearcher(wide_index[0]).close()
+    before = clause_limit()
+    raise_clause_limit(10)
+    assert clause_limit() == before
 
 
 def test_query_validation(wide_index) -> None:  # type: ignore[no-untyped-def]

@@ -4,8 +4,15 @@ from pathlib import Path
 
 import pytest
 
-from indexer import IndexNotFoundError, MetadataStore, lucene, open_published
-from indexer.jobs import build, rebuild, remove
+from indexer import (
+    IndexNotFoundError,
+    MetadataStore,
+    build,
+    lucene,
+    open_published,
+    rebuild,
+    remove,
+)
 from indexer.layout import current_version, versions
 from indexer.sources import Source
 

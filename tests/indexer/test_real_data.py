@@ -4,9 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from indexer import ImpactSearcher, open_published
-from indexer.bench import write_manifest
-from indexer.jobs import build
+from indexer import ImpactSearcher, build, open_published
+from bench.indexing import write_manifest
 from indexer.sources import Source
 
 from .conftest import PHOTOS, fast_options, photo

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from model import LexVLA
-from model.data import load_split
 from model.samples import sample_photos
 from model.sparse import top_words
+from model.training.data import load_split
 
 pytestmark = pytest.mark.slow
 

@@ -10,8 +10,8 @@ from PIL import Image
 from model import LexVLA, load_encoder
 from model.backbones.efficientnet_lite import EfficientNetLite0
 from model.config import SparseConfig
-from model.features import caption_features
 from model.image_encoder import POOLINGS, smooth_patches
+from model.training.features import caption_features
 
 CAPTIONS = [
     "A dog runs on the beach.",

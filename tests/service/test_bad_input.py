@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from bench.server import ServiceProcess
 from service import create_app
 
-from .conftest import LiveServer, bomb_png, image_bytes, index_settings
+from .conftest import bomb_png, image_bytes, index_settings
 
 
 def detail(response: object) -> str:
@@ -178,7 +179,7 @@ def test_unknown_routes_and_methods(client: TestClient) -> None:
     assert client.delete("/search").status_code == 405
 
 
-def test_a_100_kb_query_to_the_real_server(live_server: LiveServer) -> None:
+def test_a_100_kb_query_to_the_real_server(live_server: ServiceProcess) -> None:
     """Through uvicorn's own HTTP parser (httpx refuses such URLs on the client side)."""
     url = f"{live_server.url}/search?q={'x' * 100_000}"
     with pytest.raises(urllib.error.HTTPError) as error:

@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.server import ServiceProcess
 from model import LexVLA, load_encoder
-
-from .conftest import LiveServer, build_index
+from tests.conftest import build_index
 
 playwright = pytest.importorskip("playwright.sync_api", reason="needs playwright (pip)")
 
@@ -113,7 +113,7 @@ def browse(browser: object, url: str, query: str, image: Path, out: Path) -> Non
 
 
 def test_search_page_in_chromium(
-    browser: object, live_server: LiveServer, photos: Path, tmp_path: Path
+    browser: object, live_server: ServiceProcess, photos: Path, tmp_path: Path
 ) -> None:
     out = screenshots(tmp_path, "tiny")
     browse(
@@ -131,7 +131,7 @@ def test_search_page_on_the_default_model(browser: object, photos: Path, tmp_pat
     """The same flow on the shipped model (real words, a 7x7 patch grid), for screenshots."""
     model: LexVLA = load_encoder()
     index = build_index(photos, tmp_path / "index", model, model_name="default")
-    server = LiveServer(index)
+    server = ServiceProcess(index)
     try:
         server.wait_ready()
         answer = httpx.get(f"{server.url}/search", params={"q": "a cat lying on a blanket"}).json()

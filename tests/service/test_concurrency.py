@@ -16,7 +16,8 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from .conftest import LiveServer
+from bench.server import ServiceProcess
+
 from .test_search_api import check_exact
 
 CLIENTS = 32
@@ -62,7 +63,7 @@ def essence(answer: dict[str, Any]) -> tuple[Any, ...]:
     return answer["query"]["kind"], tuple(map(str, answer["query"]["words"])), tuple(hits)
 
 
-def batch_sizes(server: LiveServer) -> dict[str, float]:
+def batch_sizes(server: ServiceProcess) -> dict[str, float]:
     text = httpx.get(f"{server.url}/metrics").text
     return {
         s.labels["le"]: s.value
@@ -73,7 +74,7 @@ def batch_sizes(server: LiveServer) -> dict[str, float]:
 
 
 def test_32_concurrent_clients_get_exact_answers(
-    live_server: LiveServer, photos: Path, tiny_index: Path
+    live_server: ServiceProcess, photos: Path, tiny_index: Path
 ) -> None:
     mix = requests(photos)
     with httpx.Client(base_url=live_server.url, timeout=60) as alone:

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from service.engine import EngineBusyError, Query, SearchEngine
+from service.engine import SearchEngine
 from service.metrics import Metrics
-from service.schemas import Target
+from service.query import Query, Target
 from service.startup import open_engine
+from service.worker import WorkerBusyError
 
 from .conftest import index_settings
 
@@ -70,7 +71,7 @@ def test_a_full_queue_answers_busy(engine: SearchEngine) -> None:
         )
 
     results = asyncio.run(run())
-    busy = [r for r in results if isinstance(r, EngineBusyError)]
+    busy = [r for r in results if isinstance(r, WorkerBusyError)]
     assert busy and "searches are queued; retry" in str(busy[0])
     assert all(r.hits for r in results if not isinstance(r, Exception))  # type: ignore[attr-defined]
 
@@ -79,5 +80,5 @@ def test_a_stopped_worker_answers_busy(tiny_index: Path) -> None:
     engine = open_engine(index_settings(tiny_index), Metrics())
     engine.start()
     engine.close()
-    with pytest.raises(EngineBusyError, match="not running"):
+    with pytest.raises(WorkerBusyError, match="not running"):
         asyncio.run(engine.search(query("a dog")))

@@ -13,14 +13,14 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from indexer import open_published
-from indexer.jobs import JobOptions, add, remove
+from indexer import JobOptions, add, open_published, remove
 from indexer.sources import Source
 from model import LexVLA
 from service import create_app
 from service.index_handle import open_index
+from tests.conftest import build_index
 
-from .conftest import build_index, index_settings
+from .conftest import index_settings
 
 OPTIONS = JobOptions(model="tiny-lite0", device="cpu", workers=0, progress=False)
 

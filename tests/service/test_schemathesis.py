@@ -10,9 +10,8 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import allow_header_conformance, positive_data_acceptance
 
+from bench.server import ServiceProcess
 from service import Settings, create_app
-
-from .conftest import LiveServer
 
 EXCLUDED = [
     # Starlette answers a wrong method with the Allow header of the first route on the
@@ -33,5 +32,7 @@ schema = schemathesis.openapi.from_dict(create_app(Settings(index=Path("unused")
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-def test_no_request_gets_a_server_error(case: schemathesis.Case, live_server: LiveServer) -> None:
+def test_no_request_gets_a_server_error(
+    case: schemathesis.Case, live_server: ServiceProcess
+) -> None:
     case.call_and_validate(base_url=live_server.url, excluded_checks=EXCLUDED)

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from service import create_app
 from service.__main__ import EXIT_CONFIG, main
-from service.engine import ModelMismatchError
+from service.index_handle import ModelMismatchError
 
 from .conftest import REPO, index_settings
 

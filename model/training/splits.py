@@ -8,9 +8,9 @@ from pathlib import Path
 
 import torch
 
+from ..lexvla import LexVLA
 from .data import load_split
 from .features import caption_features, feature_paths, image_features
-from .lexvla import LexVLA
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""``python -m model.evaluate``: retrieval on the 1,000 images x 5,000 captions protocol.
+"""Retrieval on the 1,000 images x 5,000 captions protocol (``model.training evaluate``).
 
 Image->text and text->image Recall@1/5/10 through exactly what the index stores
 (top-k and the one quantizer), mean active words, the dense baseline of the same
@@ -7,16 +7,15 @@ backbones trained in the same run, and published figures for reference.
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
+from ..lexvla import LexVLA
 from .dense import train_dense_baseline
-from .lexvla import LexVLA
 from .retrieval import RetrievalReport, dense_report, lexical_report
 from .splits import SplitFeatures, load_split_features
 
@@ -79,48 +78,48 @@ def lexical_retrieval(
     )
 
 
-def main() -> None:
-    from . import load_encoder
+@dataclass
+class Evaluation:
+    """The figures of one model on one split: lexical (and dense baseline) recall."""
 
-    parser = argparse.ArgumentParser(prog="python -m model.evaluate", description=__doc__)
-    parser.add_argument("--data", required=True, type=Path, help="folder with captions.jsonl")
-    parser.add_argument("--split", default="dev", help="split to evaluate (default: dev)")
-    parser.add_argument("--model", default=None, help="checkpoint folder (default: shipped)")
-    parser.add_argument("--cache", type=Path, default=Path("cache/features"), help="feature cache")
-    parser.add_argument("--no-baseline", action="store_true", help="skip the dense baseline")
-    parser.add_argument("--json", type=Path, help="also write the figures here")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    name: str
+    reports: dict[str, RetrievalReport]
+    frequent_image_words: list[str]
 
-    model = load_encoder(args.model)
-    test = load_split_features(model, args.data, args.split, args.cache)
-    encoded = encode_split(model, test)
-    results = {"lexical": lexical_retrieval(model, test, encoded)}
-    frequent = frequent_words(model, encoded[0])
-    if not args.no_baseline:
-        train = load_split_features(model, args.data, "train", args.cache, flipped=True)
-        baseline = train_dense_baseline(train, seed=0)
-        results["dense baseline"] = dense_report(*baseline.encode(test))
-    print(f"{model.config.name} on {args.data.name} {args.split}: R@1 / R@5 / R@10")
-    for name, report in results.items():
-        print(f"  {name:<16} {report.row()}")
-    for name, figures in PUBLISHED.items():
-        print(
-            f"  {name:<16} i2t {' / '.join(map(str, figures['i2t']))} | "
-            f"t2i {' / '.join(map(str, figures['t2i']))}"
+    def lines(self) -> list[str]:
+        """The printed report: one row per model, the published figures, the ratios."""
+        rows = [f"  {name:<16} {report.row()}" for name, report in self.reports.items()]
+        for name, figures in PUBLISHED.items():
+            i2t, t2i = (" / ".join(map(str, figures[d])) for d in ("i2t", "t2i"))
+            rows.append(f"  {name:<16} i2t {i2t} | t2i {t2i}")
+        if "dense baseline" in self.reports:
+            lex, dense = self.reports["lexical"], self.reports["dense baseline"]
+            rows.append(
+                f"  lexical / dense R@1: i2t {lex.i2t[1] / dense.i2t[1]:.2f}, "
+                f"t2i {lex.t2i[1] / dense.t2i[1]:.2f}"
+            )
+        rows.append(
+            f"  most frequent image words (% of images): {', '.join(self.frequent_image_words)}"
         )
-    if "dense baseline" in results:
-        lex, dense = results["lexical"], results["dense baseline"]
-        print(
-            f"  lexical / dense R@1: i2t {lex.i2t[1] / dense.i2t[1]:.2f}, "
-            f"t2i {lex.t2i[1] / dense.t2i[1]:.2f}"
-        )
-    print(f"  most frequent image words (% of images): {', '.join(frequent)}")
-    if args.json:
-        output: dict[str, object] = {k: asdict(v) for k, v in results.items()}
-        output["frequent_image_words"] = frequent
-        args.json.write_text(json.dumps(output, indent=2))
+        return rows
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **{name: asdict(report) for name, report in self.reports.items()},
+            "frequent_image_words": self.frequent_image_words,
+        }
 
 
-if __name__ == "__main__":
-    main()
+def evaluate(
+    model: LexVLA, data: Path, split: str, cache: Path, baseline: bool = True, seed: int = 0
+) -> Evaluation:
+    """Lexical recall of ``model`` on ``split`` and, with ``baseline``, the dense baseline
+    trained on the same cached features of the train split."""
+    features = load_split_features(model, data, split, cache)
+    encoded = encode_split(model, features)
+    reports = {"lexical": lexical_retrieval(model, features, encoded)}
+    if baseline:
+        train = load_split_features(model, data, "train", cache, flipped=True)
+        dense = train_dense_baseline(train, seed=seed)
+        reports["dense baseline"] = dense_report(*dense.encode(features))
+    return Evaluation(model.config.name, reports, frequent_words(model, encoded[0]))

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from model.losses import distillation, flops, info_nce, overuse
+from model.training.losses import distillation, flops, info_nce, overuse
 
 
 def test_info_nce_matches_hand_computation() -> None:

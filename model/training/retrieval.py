@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .sparse import quantize, truncate
+from ..sparse import quantize, truncate
 
 
 def index_vectors(weights: torch.Tensor, k: int, scale: float, normalize: bool) -> torch.Tensor:

@@ -12,13 +12,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
-from PIL import Image, ImageOps
+from PIL import ImageOps
 from tqdm import tqdm
 
+from ..image_encoder import load_image
+from ..lexvla import LexVLA
+from ..sentence import SentenceEncoder
+from ..text_encoder import TextFeatures
 from .data import Pair
-from .lexvla import LexVLA
-from .sentence import SentenceEncoder
-from .text_encoder import TextFeatures
 
 log = logging.getLogger(__name__)
 
@@ -98,12 +99,6 @@ def sentences_path(captions_path: Path) -> Path:
     return captions_path.with_name(f"{captions_path.stem}-sentences.pt")
 
 
-def load_image(path: Path) -> Image.Image:
-    """Decode an image file upright (EXIF orientation applied) in RGB."""
-    with Image.open(path) as img:
-        return ImageOps.exif_transpose(img).convert("RGB")
-
-
 def image_features(
     model: LexVLA,
     pairs: Sequence[Pair],
@@ -134,32 +129,3 @@ def feature_paths(cache: Path, split: str) -> dict[str, Path]:
         "image": cache / f"{split}-images.pt",
         "image_flip": cache / f"{split}-images-flipped.pt",
     }
-
-
-def main() -> None:
-    import argparse
-
-    from . import load_encoder
-    from .data import load_split
-
-    parser = argparse.ArgumentParser(description="Compute and cache frozen features of a data set.")
-    parser.add_argument("--data", required=True, type=Path, help="folder with captions.jsonl")
-    parser.add_argument("--splits", nargs="+", default=["train", "dev"], help="splits to cache")
-    parser.add_argument("--cache", type=Path, default=Path("cache/features"), help="cache folder")
-    parser.add_argument("--model", default=None, help="checkpoint folder or config name")
-    parser.add_argument("--flip", action="store_true", help="also cache mirrored images")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    model = load_encoder(args.model)
-    args.cache.mkdir(parents=True, exist_ok=True)
-    for split in args.splits:
-        pairs = load_split(args.data, split)
-        paths = feature_paths(args.cache, split)
-        image_features(model, pairs, paths["image"])
-        caption_features(model, [c for p in pairs for c in p.captions], paths["text"])
-        if args.flip:
-            image_features(model, pairs, paths["image_flip"], flip=True)
-
-
-if __name__ == "__main__":
-    main()

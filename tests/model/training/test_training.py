@@ -6,13 +6,14 @@ import pytest
 import torch
 
 from model import LexVLA, load_encoder
-from model.class_prior import ClassWords, with_prior
-from model.dense import train_dense_baseline
-from model.evaluate import frequent_words, lexical_retrieval
-from model.retrieval import dense_report
-from model.splits import SplitFeatures, sample_batches
-from model.teacher import Teacher
-from model.train import Trainer, TrainSettings
+from model.class_words import ClassWords
+from model.training.class_prior import with_prior
+from model.training.dense import train_dense_baseline
+from model.training.evaluate import frequent_words, lexical_retrieval
+from model.training.retrieval import dense_report
+from model.training.splits import SplitFeatures, sample_batches
+from model.training.teacher import Teacher
+from model.training.trainer import Trainer, TrainSettings
 
 
 def toy_split(model: LexVLA, images: int, seed: int) -> SplitFeatures:

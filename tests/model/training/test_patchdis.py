@@ -8,8 +8,8 @@ import torch
 from PIL import Image
 
 from model import LexVLA
-from model.data import Pair
-from model.patchdis import (
+from model.training.data import Pair
+from model.training.patchdis import (
     Mosaic,
     assign_patches,
     build_mosaics,

@@ -1,15 +1,14 @@
-"""``python -m model.train``: train the image and text adapters on cached features.
+"""Training the image and text adapters on cached features (``model.training train``).
 
 Loss: symmetric InfoNCE on the lexical similarities of a batch, plus a sparsity
 regulariser (the overuse penalty by default, FLOPs as an option) whose weight ramps
-up quadratically. The frozen backbone and LM run once (``model.features``); each
+up quadratically. The frozen backbone and LM run once (``features``); each
 epoch then costs seconds. Every epoch writes a resumable state; the epoch with the
 best dev recall is kept as a checkpoint folder (``OUT/best``).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import time
@@ -19,14 +18,16 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .class_prior import CLASS_WORDS, ClassWords, with_prior
+from .. import load_encoder
+from ..class_words import CLASS_WORDS, ClassWords
+from ..lexvla import LexVLA
+from ..sentence import MINILM, SentenceEncoder
+from .class_prior import with_prior
 from .data import load_split
 from .evaluate import lexical_retrieval
 from .features import feature_paths, sentence_embeddings, sentences_path
-from .lexvla import LexVLA
 from .losses import REGULARISERS, distillation, info_nce
 from .optim import make_optimizer
-from .sentence import MINILM, SentenceEncoder
 from .splits import SplitFeatures, load_split_features, sample_batches
 from .teacher import Teacher, train_teacher
 
@@ -48,10 +49,16 @@ class TrainSettings:
     distill_weight: float = 0.0  # > 0: also match a dense MiniLM teacher (model.teacher)
     train_top_k: bool = True  # score batches through the index's top-k, as search does
     dropout: float = 0.0  # dropout on the frozen features the adapters read
-    class_prior: float = 0.0  # > 0: train with the ImageNet class-word prior (model.class_prior)
+    class_prior: float = 0.0  # > 0: train with the ImageNet class-word prior (model.class_words)
     class_words: str = ""  # the checkpoint folder whose class words the prior uses
     seed: int = 0
     device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.regulariser not in (*REGULARISERS, "none"):
+            raise ValueError(f"regulariser must be one of {', '.join(REGULARISERS)}, none")
+        if (self.class_prior > 0) != bool(self.class_words):
+            raise ValueError("class_prior and class_words go together")
 
 
 def training_loss(
@@ -237,48 +244,22 @@ class Trainer:
         return self.history
 
 
-def main() -> None:
-    from . import load_encoder
-
-    defaults = TrainSettings()
-    parser = argparse.ArgumentParser(prog="python -m model.train", description=__doc__)
-    parser.add_argument("--data", required=True, type=Path, help="folder with captions.jsonl")
-    parser.add_argument("--out", required=True, type=Path, help="run folder (resumes if present)")
-    parser.add_argument(
-        "--init", default="lexvla-lite0-smollm2", help="config name or checkpoint to start from"
-    )
-    parser.add_argument("--cache", type=Path, default=Path("cache/features"), help="feature cache")
-    for field, value in asdict(defaults).items():
-        flag = f"--{field.replace('_', '-')}"
-        if isinstance(value, bool):
-            action = argparse.BooleanOptionalAction
-            parser.add_argument(flag, action=action, default=value, help=f"(default: {value})")
-        else:
-            parser.add_argument(flag, type=type(value), default=value, help=f"(default: {value})")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    settings = TrainSettings(**{f: getattr(args, f) for f in asdict(defaults)})
-    if settings.regulariser not in (*REGULARISERS, "none"):
-        parser.error(f"--regulariser must be one of {', '.join(REGULARISERS)}, none")
-    if (settings.class_prior > 0) != bool(settings.class_words):
-        parser.error("--class-prior and --class-words go together")
+def train(init: str, data: Path, out: Path, cache: Path, settings: TrainSettings) -> Path:
+    """Train adapters from ``init`` (a config name or checkpoint) on ``data``'s train split,
+    choosing the epoch on dev; returns the best checkpoint folder (``out/best``)."""
     torch.manual_seed(settings.seed)
-    model = load_encoder(args.init)
+    model = load_encoder(init)
     if settings.class_prior > 0:
         words = ClassWords.load(Path(settings.class_words) / CLASS_WORDS)
         with_prior(model, words, settings.class_prior)
     model = model.to(settings.device)
-    train = load_split_features(model, args.data, "train", args.cache, flipped=True)
-    dev = load_split_features(model, args.data, "dev", args.cache)
+    train_split = load_split_features(model, data, "train", cache, flipped=True)
+    dev = load_split_features(model, data, "dev", cache)
     teacher = None
     if settings.distill_weight > 0:
-        captions = [c for p in load_split(args.data, "train") for c in p.captions]
-        path = sentences_path(feature_paths(args.cache, "train")["text"])
+        captions = [c for p in load_split(data, "train") for c in p.captions]
+        path = sentences_path(feature_paths(cache, "train")["text"])
         embeddings = sentence_embeddings(SentenceEncoder(MINILM), captions, path)
-        teacher = train_teacher(train, embeddings, settings.seed)
-    Trainer(model, train, dev, settings, args.out, teacher).fit()
-    print(f"best checkpoint: {args.out / 'best'}")
-
-
-if __name__ == "__main__":
-    main()
+        teacher = train_teacher(train_split, embeddings, settings.seed)
+    Trainer(model, train_split, dev, settings, out, teacher).fit()
+    return out / "best"

@@ -1,4 +1,4 @@
-"""``python -m indexer.bench``: indexing throughput and index size on a captioned data set.
+"""``python -m bench.indexing``: indexing throughput and index size on a captioned data set.
 
 Runs the real jobs on a folder in the Flickr8k layout (``captions.jsonl`` + ``images/``):
 
@@ -22,13 +22,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from . import jobs
-from .layout import SHARDS, open_published
-from .sources import Source
+import indexer
+from indexer import Source, open_published
+from indexer.layout import SHARDS
+from indexer.options import default_workers
 
-
-def folder_bytes(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+from .common import folder_bytes
 
 
 def write_manifest(data: Path, out: Path, count: int, captions: bool) -> Path:
@@ -51,11 +50,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     began = time.monotonic()
     model = load_encoder(args.model)
     figures: dict[str, Any] = {"model": model.config.name, "model_load_s": time.monotonic() - began}
-    options = jobs.JobOptions(
+    options = indexer.JobOptions(
         model=args.model or "default",
         device=args.device,
         workers=args.workers,
-        threads=args.threads or jobs.default_threads(args.workers),
+        threads=args.threads,
         batch_size=args.batch_size,
         progress=not args.quiet,
     )
@@ -63,7 +62,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     manifest = write_manifest(args.data, args.out / "images.jsonl", args.images, captions=False)
     source = Source.manifest(manifest, args.data / "images")
     began = time.monotonic()
-    first = jobs.build(source, images, replace(options, captions=False), model)
+    first = indexer.build(source, images, replace(options, captions=False), model)
     wall = time.monotonic() - began
     figures |= {
         "images": first.indexed,
@@ -74,14 +73,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     captioned = args.out / "with-captions"
     manifest = write_manifest(args.data, args.out / "captions.jsonl", args.caption_images, True)
-    second = jobs.build(Source.manifest(manifest, args.data / "images"), captioned, options, model)
+    source = Source.manifest(manifest, args.data / "images")
+    second = indexer.build(source, captioned, options, model)
     figures |= {
         "captions": second.captions,
         "captions_encode_s": second.timings["encode_captions"],
         "captions_per_s": second.encoded_captions / second.timings["encode_captions"],
     }
     for name, root in (("images", images), ("captions", captioned)):
-        jobs.rebuild(root, options)
+        indexer.rebuild(root, options)
         rebuilt = open_published(root).manifest
         docs = rebuilt.images if name == "images" else rebuilt.captions
         figures[f"lucene_{name}_docs_per_s"] = docs / rebuilt.build[f"lucene_{name}"]
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m indexer.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.indexing", description=__doc__)
     parser.add_argument(
         "--data", type=Path, required=True, help="folder with captions.jsonl and images/"
     )
@@ -120,9 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         "--model", default=None, help="checkpoint folder or config name (default: shipped)"
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument(
-        "--workers", type=int, default=jobs.default_workers(), help="decoding processes"
-    )
+    parser.add_argument("--workers", type=int, default=default_workers(), help="decoding processes")
     parser.add_argument("--threads", type=int, default=None, help="CPU encoder threads")
     parser.add_argument("--batch-size", type=int, default=32, help="images per encoder batch")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")

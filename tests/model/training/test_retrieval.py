@@ -1,6 +1,6 @@
 import torch
 
-from model.retrieval import dense_report, first_correct_rank, lexical_report, recall_at
+from model.training.retrieval import dense_report, first_correct_rank, lexical_report, recall_at
 
 
 def test_first_correct_rank_counts_ties_against_the_query() -> None:

@@ -1,4 +1,4 @@
-"""``python -m model.patchdis``: patch-level discovery (PatchDis) on real photo mosaics.
+"""Patch-level discovery (PatchDis) on real photo mosaics (``python -m model.training patchdis``).
 
 Four dev photos whose captions name four different objects are tiled into a 2x2
 mosaic; the ground-truth region of each object word is its photo's quadrant. The
@@ -14,8 +14,6 @@ with their centred word maps.
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import random
 from dataclasses import dataclass
@@ -24,9 +22,9 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
-from .data import Pair, load_split
-from .features import load_image
-from .lexvla import LexVLA
+from ..image_encoder import load_image
+from ..lexvla import LexVLA
+from .data import Pair
 
 log = logging.getLogger(__name__)
 
@@ -199,39 +197,3 @@ def run_patchdis(
         "miou_centred": miou(centred, truth, mosaics),
         "random_miou": miou(random_predictions, truth, mosaics),
     }
-
-
-def main() -> None:
-    from . import load_encoder
-
-    parser = argparse.ArgumentParser(prog="python -m model.patchdis", description=__doc__)
-    parser.add_argument("--data", required=True, type=Path, help="folder with captions.jsonl")
-    parser.add_argument("--split", default="dev", help="split to draw photos from")
-    parser.add_argument("--model", default=None, help="checkpoint folder (default: shipped)")
-    parser.add_argument("--mosaics", type=int, default=200, help="number of mosaics")
-    parser.add_argument("--seed", type=int, default=0, help="mosaic and random-baseline seed")
-    parser.add_argument("--save", type=Path, default=Path("out/patchdis"), help="PNG folder")
-    parser.add_argument(
-        "--window", type=int, default=7, help="patch neighbourhood (odd; 1: single patches)"
-    )
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO)
-    result = run_patchdis(
-        load_encoder(args.model),
-        load_split(args.data, args.split),
-        args.mosaics,
-        args.seed,
-        args.save,
-        args.window,
-    )
-    print(json.dumps(result, indent=2))
-    chance = result["random_miou"]
-    print(
-        f"PatchDis mIoU {result['miou']:.1f} ({result['miou'] / chance:.2f}x random), "
-        f"centred {result['miou_centred']:.1f} ({result['miou_centred'] / chance:.2f}x), "
-        f"random {chance:.1f}"
-    )
-
-
-if __name__ == "__main__":
-    main()

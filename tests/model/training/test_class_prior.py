@@ -10,9 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from indexer.manifest import model_fingerprint
 from model import LexVLA, load_encoder
-from model.class_prior import CLASS_WORDS, ClassWords, class_names, with_prior
+from model.class_words import CLASS_WORDS, ClassWords, class_names
+from model.training.class_prior import with_prior
 
 
 def photo() -> Image.Image:
@@ -85,19 +85,19 @@ def test_a_backbone_without_a_classifier_refuses_a_prior(tiny_dinov2: LexVLA) ->
 def test_other_class_words_give_another_model_fingerprint() -> None:
     model = load_encoder("tiny-lite0")
     words = ClassWords.from_weights(torch.rand(1000, len(model.vocab)), 3)
-    fingerprints = {model_fingerprint(with_prior(model, words, 0.1))}
+    fingerprints = {with_prior(model, words, 0.1).fingerprint()}
     words.values[0, 0] += 0.5
-    fingerprints.add(model_fingerprint(model))
+    fingerprints.add(model.fingerprint())
     assert len(fingerprints) == 2
 
 
 def test_training_with_a_prior_needs_its_class_words(tmp_path: Path) -> None:
     args = ["--data", str(tmp_path), "--out", str(tmp_path), "--class-prior", "0.1"]
     run = subprocess.run(
-        [sys.executable, "-m", "model.train", *args],
+        [sys.executable, "-m", "model.training", "train", *args],
         capture_output=True,
         text=True,
         check=False,
     )
     assert run.returncode == 2
-    assert "--class-prior and --class-words go together" in run.stderr
+    assert "class_prior and class_words go together" in run.stderr
