@@ -190,8 +190,9 @@ def real_documents(
     are encoded from their files only with ``encode`` (about 0.1 s an image here).
     """
     import torch
-    from model.training.data import load_split
+
     from model.image_encoder import load_image
+    from model.training.data import load_split
     from model.training.features import feature_paths
 
     splits = [s for s in ("dev", "train") if encode or feature_paths(FEATURES, s)["image"].exists()]

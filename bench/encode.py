@@ -68,10 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     import torch
-    from model.training.data import load_split
-    from model.image_encoder import load_image
 
     from model import load_encoder
+    from model.image_encoder import load_image
+    from model.training.data import load_split
 
     if args.threads:
         torch.set_num_threads(args.threads)

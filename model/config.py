@@ -56,17 +56,27 @@ class TextConfig:
 
 @dataclass(frozen=True)
 class SparseConfig:
-    """Top-k per vector (documents and queries separately) and the quantization scale."""
+    """What the index keeps of a vector and what a search sends.
+
+    A document keeps its words of weight >= ``doc_min_weight`` (a weight of the
+    L2-normalised vector), at most ``doc_top_k``; a query its top ``query_top_k``.
+    ``renormalize``: rescale what is kept to unit length (a score stays a cosine).
+    Impacts are ``round(weight * quant_scale)``; a word whose impact rounds to 0 is gone.
+    """
 
     doc_top_k: int = 256
     query_top_k: int = 64
     quant_scale: float = 256.0
+    doc_min_weight: float = 0.0
+    renormalize: bool = True
 
     def __post_init__(self) -> None:
         if not 0 < self.doc_top_k <= 1024:
             raise ValueError("doc_top_k must be in 1..1024 (Lucene's clause limit)")
         if self.query_top_k <= 0 or self.quant_scale <= 0:
             raise ValueError("query_top_k and quant_scale must be positive")
+        if not 0 <= self.doc_min_weight < 1:
+            raise ValueError("doc_min_weight must be in [0, 1)")
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,15 @@ class LexVLAConfig:
     normalize: bool = True  # L2-normalise word weights, so a dot product is a cosine
     class_prior: float = 0.0  # weight of the ImageNet class-word prior (model.class_words)
     wordlist: str = "/usr/share/dict/words"
+    query_encoders: tuple[str, ...] = ("lm",)  # the text-query encoders this model has
+    query_encoder: str = "lm"  # the one text searches use (model.query_encoders)
+
+    def __post_init__(self) -> None:
+        if self.query_encoder not in self.query_encoders:
+            raise ValueError(
+                f"query_encoder {self.query_encoder!r} is not one of query_encoders "
+                f"{list(self.query_encoders)}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -96,8 +115,11 @@ class LexVLAConfig:
         text = dict(data.get("text", {}))
         if "example_words" in text:
             text["example_words"] = tuple(text["example_words"])
+        top = {k: v for k, v in data.items() if k not in ("vision", "text", "sparse")}
+        if "query_encoders" in top:
+            top["query_encoders"] = tuple(top["query_encoders"])
         return cls(
-            **{k: v for k, v in data.items() if k not in ("vision", "text", "sparse")},
+            **top,
             vision=VisionConfig(**data.get("vision", {})),
             text=TextConfig(**text),
             sparse=SparseConfig(**data.get("sparse", {})),
@@ -113,10 +135,20 @@ class LexVLAConfig:
     def with_sparse(self, **changes: Any) -> LexVLAConfig:
         return replace(self, sparse=replace(self.sparse, **changes))
 
+    def merged(self, overrides: dict[str, Any]) -> LexVLAConfig:
+        """This config with ``overrides`` merged in (nested sections key by key)."""
+        data = self.to_dict()
+        for key, value in overrides.items():
+            if isinstance(value, dict) and isinstance(data.get(key), dict):
+                data[key] = {**data[key], **value}
+            else:
+                data[key] = value
+        return LexVLAConfig.from_dict(data)
+
 
 def named_configs() -> list[str]:
-    """Names of the configs that ship in ``model/configs``."""
-    return sorted(p.stem for p in CONFIG_DIR.glob("*.json"))
+    """Names of the configs that ship in ``model/configs`` (not the tokenizer files there)."""
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.json") if '"name"' in p.read_text()[:200])
 
 
 def load_named_config(name: str) -> LexVLAConfig:

@@ -21,8 +21,9 @@ from .sparse import activate
 POOLINGS = ("features", "latent", "max")
 
 
-class ImageAdapter(nn.Module):
-    """``LayerNorm -> Linear -> GELU -> Linear`` from patch features to LM hidden size."""
+class MLPAdapter(nn.Module):
+    """``LayerNorm -> Linear -> GELU -> Linear``: features (of patches, of a sentence) into
+    the LM hidden size, where the codebook reads them."""
 
     def __init__(self, feature_dim: int, width: int, hidden: int) -> None:
         super().__init__()
@@ -81,7 +82,7 @@ class ImageEncoder(nn.Module):
         self.image_size = image_size
         self.mean: tuple[float, ...] = tuple(backbone.mean)  # type: ignore[arg-type]
         self.std: tuple[float, ...] = tuple(backbone.std)  # type: ignore[arg-type]
-        self.adapter = ImageAdapter(int(backbone.feature_dim), width, hidden)  # type: ignore[arg-type]
+        self.adapter = MLPAdapter(int(backbone.feature_dim), width, hidden)  # type: ignore[arg-type]
         self.bias = nn.Parameter(torch.zeros(vocab))
 
     def train(self, mode: bool = True) -> ImageEncoder:

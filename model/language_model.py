@@ -27,6 +27,8 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
+from .random_init import frozen_random
+
 log = logging.getLogger(__name__)
 
 SMOLLM2 = "smollm2-135m-instruct"
@@ -79,8 +81,8 @@ def load_language_model(
     if source == "random":
         if lm_config is None or tokenizer_file is None:
             raise ValueError("a random LM needs lm_config and a tokenizer file")
-        torch.manual_seed(0)
-        model: PreTrainedModel = LlamaForCausalLM(LlamaConfig(**lm_config))
+        config = LlamaConfig(**lm_config)
+        model: PreTrainedModel = frozen_random(lambda: LlamaForCausalLM(config))
         tokenizer: PreTrainedTokenizerBase = PreTrainedTokenizerFast(
             tokenizer_file=str(tokenizer_file), pad_token="<pad>"
         )

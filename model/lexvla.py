@@ -25,8 +25,9 @@ from .class_words import CLASS_WORDS, ClassWords
 from .config import CONFIG_DIR, LexVLAConfig
 from .image_encoder import ImageEncoder, smooth_patches
 from .language_model import load_language_model
+from .query_encoders import QUERY_ENCODERS, LookupEncoder, SentenceQueryEncoder, padded_word_ids
 from .sentence import SentenceEncoder
-from .sparse import activate, quantize, to_term_dict, truncate
+from .sparse import activate, quantize, sparsify, to_term_dict
 from .text_encoder import TextEncoder
 from .vocabulary import Vocabulary, build_vocabulary, read_wordlist
 
@@ -52,7 +53,11 @@ def _resolve(name: str, folder: Path | None) -> Path:
 
 
 def _is_trainable(key: str) -> bool:
-    return ".adapter." in key or (key.endswith(".bias") and key.count(".") == 1)
+    return (
+        ".adapter." in key
+        or key.startswith("queries.")
+        or (key.endswith(".bias") and key.count(".") == 1)
+    )
 
 
 class LexVLA(nn.Module):
@@ -82,17 +87,32 @@ class LexVLA(nn.Module):
         self.text = TextEncoder(
             lm, tokenizer, text, len(vocab), config.text_adapter_hidden, sentence
         )
-        torch.manual_seed(0)
-        backbone = build_backbone(
-            config.vision.backbone, config.vision.weights, config.vision.backbone_config
-        )
+        vision = config.vision
+        backbone = build_backbone(vision.backbone, vision.weights, vision.backbone_config)
         self.image = ImageEncoder(
             backbone, config.vision.image_size, config.image_adapter_hidden, hidden, len(vocab)
         )
+        self.queries = self._query_encoders(hidden)
         self.class_words: ClassWords | None = None  # the ImageNet prior (model.class_words)
         if config.class_prior > 0 and not hasattr(backbone, "classify_features"):
             raise ValueError(f"{config.vision.backbone} has no classifier for a class prior")
         self.eval()
+
+    def _query_encoders(self, hidden: int) -> nn.ModuleDict:
+        """The trained query encoders besides ``lm`` (``model.query_encoders``)."""
+        encoders = nn.ModuleDict()
+        for name in self.config.query_encoders:
+            if name not in QUERY_ENCODERS:
+                raise ValueError(f"unknown query encoder {name!r}; known: {QUERY_ENCODERS}")
+            if name == "lookup":
+                encoders[name] = LookupEncoder(len(self.vocab))
+            elif name == "sentence":
+                if self.text.sentence is None:
+                    raise ValueError("the sentence query encoder needs text.sentence_encoder")
+                width = self.config.text_adapter_hidden
+                dim = self.text.sentence.dim
+                encoders[name] = SentenceQueryEncoder(dim, width, hidden, len(self.vocab))
+        return encoders
 
     # ---- construction and checkpoints -------------------------------------------------
 
@@ -228,18 +248,23 @@ class LexVLA(nn.Module):
         return weights + self.config.class_prior * weights.norm(dim=-1, keepdim=True) * prior
 
     def index_vectors(self, weights: torch.Tensor, role: str) -> torch.Tensor:
-        """What the index stores (``document``) or a search sends (``query``): top-k
-        (renormalised), then integer impacts from the one quantizer.  # (batch, vocab) int64
+        """What the index stores (``document``) or a search sends (``query``): the words
+        :meth:`truncate` keeps as integer impacts from the one quantizer.  # (batch, vocab)
         """
         return quantize(self.truncate(weights, role), self.config.sparse.quant_scale)
 
     def truncate(self, weights: torch.Tensor, role: str) -> torch.Tensor:
-        """The top-k words a ``document`` or ``query`` keeps, as float weights."""
+        """The words a ``document`` or ``query`` keeps (``SparseConfig``), as float weights."""
         sparse = self.config.sparse
         if role not in ("document", "query"):
             raise ValueError(f"role must be 'document' or 'query', not {role!r}")
-        k = sparse.doc_top_k if role == "document" else sparse.query_top_k
-        return truncate(weights, k, self.config.normalize)
+        document = role == "document"
+        return sparsify(
+            weights,
+            sparse.doc_top_k if document else sparse.query_top_k,
+            sparse.doc_min_weight if document else 0.0,
+            sparse.renormalize and self.config.normalize,
+        )
 
     def term_dicts(self, weights: torch.Tensor, role: str) -> list[dict[str, int]]:
         """Index vectors as ``{word: impact}`` per row (the JsonVectorCollection form)."""
@@ -253,6 +278,36 @@ class LexVLA(nn.Module):
             features = self.text.features(list(texts[start : start + batch_size]))
             parts.append(self.text_weights(features.stacked()))
         return LexicalOutput(word_weights=torch.cat(parts))
+
+    def query_weights(
+        self, encoder: str, stacked: torch.Tensor, word_ids: torch.Tensor
+    ) -> torch.Tensor:
+        """Query word weights from cached text features and own-word ids (training and
+        evaluation): ``stacked`` as :meth:`text_weights` takes it.  # (batch, vocab)"""
+        if encoder == "lm":
+            return self.text_weights(stacked)
+        if encoder == "lookup":
+            return self.finish(cast(LookupEncoder, self.queries["lookup"])(word_ids))
+        sentence = cast(SentenceQueryEncoder, self.queries["sentence"])
+        dim = int(sentence.adapter.norm.normalized_shape[0])
+        return self.finish(activate(sentence.logits(stacked[:, -dim:], self.codebook)))
+
+    @torch.inference_mode()
+    def encode_queries(self, texts: Sequence[str], encoder: str | None = None) -> LexicalOutput:
+        """Text queries -> ``(batch, vocab)`` word weights with ``encoder`` (default: the
+        config's ``query_encoder``); ``lm`` is :meth:`encode_texts`."""
+        name = encoder or self.config.query_encoder
+        if name not in self.config.query_encoders:
+            raise ValueError(f"this model has no {name!r} query encoder")
+        if name == "lm":
+            return self.encode_texts(texts)
+        device = self.codebook.device
+        ids = padded_word_ids(texts, self.vocab.index).to(device)
+        stacked = torch.zeros(len(texts), 0, device=device)
+        if name == "sentence":
+            assert self.text.sentence is not None
+            stacked = self.text.sentence(list(texts))
+        return LexicalOutput(word_weights=self.query_weights(name, stacked, ids))
 
     @torch.inference_mode()
     def encode_images(

@@ -24,6 +24,8 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
+from .random_init import frozen_random
+
 MINILM = "all-minilm-l6-v2"
 MAX_TOKENS = 256  # the model's max_seq_length
 
@@ -50,8 +52,8 @@ class SentenceEncoder(nn.Module):
         if source == "random":
             if bert_config is None or tokenizer_file is None:
                 raise ValueError("a random sentence encoder needs bert_config and a tokenizer")
-            torch.manual_seed(0)
-            self.bert = BertModel(BertConfig(**bert_config))
+            config = BertConfig(**bert_config)
+            self.bert = frozen_random(lambda: BertModel(config))
             self.tokenizer = PreTrainedTokenizerFast(
                 tokenizer_file=str(tokenizer_file), pad_token="<pad>"
             )

@@ -21,11 +21,15 @@ def top_k(weights: torch.Tensor, k: int) -> torch.Tensor:
     return torch.zeros_like(weights).scatter_(-1, indices, values)
 
 
-def truncate(weights: torch.Tensor, k: int, normalize: bool) -> torch.Tensor:
-    """What search keeps of a vector: its top ``k`` words, L2-normalised again when the
-    model's vectors are unit vectors (so a score stays a cosine).  # (batch, vocab)"""
+def sparsify(
+    weights: torch.Tensor, k: int, min_weight: float = 0.0, renormalize: bool = True
+) -> torch.Tensor:
+    """What search keeps of a vector: its top ``k`` words of weight >= ``min_weight``,
+    L2-normalised again when ``renormalize`` (so a score stays a cosine).  # (batch, vocab)"""
     kept = top_k(weights, k)
-    return torch.nn.functional.normalize(kept, dim=-1) if normalize else kept
+    if min_weight > 0:
+        kept = kept * (kept >= min_weight)
+    return torch.nn.functional.normalize(kept, dim=-1) if renormalize else kept
 
 
 def quantize(weights: torch.Tensor, scale: float) -> torch.Tensor:

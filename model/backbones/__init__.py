@@ -7,6 +7,7 @@ from typing import Any
 
 from torch import nn
 
+from ..random_init import frozen_random
 from .dinov2 import build_dinov2
 from .efficientnet_lite import build_efficientnet_lite0
 
@@ -20,6 +21,6 @@ def build_backbone(name: str, weights: str | None, overrides: dict[str, Any] | N
     """Build a registered backbone in eval mode with frozen parameters."""
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; known: {', '.join(BACKBONES)}")
-    net = BACKBONES[name](weights, overrides)
+    net = frozen_random(lambda: BACKBONES[name](weights, overrides))
     net.eval().requires_grad_(False)
     return net

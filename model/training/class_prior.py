@@ -15,7 +15,7 @@ import torch
 
 from ..class_words import ClassWords, class_names
 from ..lexvla import LexVLA
-from .evaluate import encode_captions, encode_images, lexical_retrieval
+from .evaluate import encode_images, encode_split, lexical_retrieval
 from .retrieval import RetrievalReport
 from .splits import SplitFeatures
 
@@ -40,9 +40,9 @@ def sweep_prior_weights(
     model: LexVLA, split: SplitFeatures, class_words: ClassWords, weights: list[float]
 ) -> list[tuple[float, RetrievalReport]]:
     """Recall on ``split`` with each prior weight (captions encoded once)."""
-    captions = encode_captions(model, split)
+    encoded = encode_split(model, split)
     reports = []
     for weight in weights:
-        images = encode_images(with_prior(model, class_words, weight), split)
-        reports.append((weight, lexical_retrieval(model, split, (images, captions))))
+        encoded.images = encode_images(with_prior(model, class_words, weight), split)
+        reports.append((weight, lexical_retrieval(model, split, encoded)))
     return reports

@@ -21,6 +21,8 @@ from .splits import SplitFeatures, load_split_features
 
 log = logging.getLogger(__name__)
 
+LEXICAL = "lexical"  # the report of the configured query encoder
+
 # Published Flickr8k results of a model trained on Flickr8k (Kiros et al. 2014, VSE).
 PUBLISHED = {"VSE (Kiros et al. 2014)": {"i2t": (18.0, 40.9, 55.0), "t2i": (12.5, 37.0, 51.5)}}
 
@@ -38,20 +40,43 @@ def encode_images(model: LexVLA, split: SplitFeatures, batch: int = 250) -> torc
 
 
 @torch.no_grad()
-def encode_captions(model: LexVLA, split: SplitFeatures, batch: int = 1000) -> torch.Tensor:
-    """Word weights of every caption of a split, from its cached features.  # (captions, vocab)"""
+def encode_captions(
+    model: LexVLA, split: SplitFeatures, encoder: str = "lm", batch: int = 1000
+) -> torch.Tensor:
+    """Word weights of every caption of a split from its cached features: as documents
+    (``lm``, the caption encoder) or as queries of another query encoder.
+    # (captions, vocab)"""
     device = model.codebook.device
+    words = split.words if split.words is not None else torch.full((len(split.captions), 1), -1)
     return torch.cat(
         [
-            model.text_weights(split.captions[i : i + batch].to(device)).cpu()
+            model.query_weights(
+                encoder, split.captions[i : i + batch].to(device), words[i : i + batch].to(device)
+            ).cpu()
             for i in range(0, len(split.captions), batch)
         ]
     )
 
 
-def encode_split(model: LexVLA, split: SplitFeatures) -> tuple[torch.Tensor, torch.Tensor]:
-    """Word weights of every image and caption of a split."""
-    return encode_images(model, split), encode_captions(model, split)
+@dataclass
+class Encoded:
+    """Word weights of a split: images, caption documents and each encoder's queries."""
+
+    images: torch.Tensor  # (images, vocab)
+    captions: torch.Tensor  # (captions, vocab), the lm caption encoder
+    queries: dict[str, torch.Tensor]  # query encoder -> (captions, vocab)
+
+
+def encode_split(
+    model: LexVLA, split: SplitFeatures, images: torch.Tensor | None = None
+) -> Encoded:
+    """Word weights of every image and caption of a split, for every query encoder."""
+    captions = encode_captions(model, split)
+    queries = {
+        name: captions if name == "lm" else encode_captions(model, split, name)
+        for name in model.config.query_encoders
+    }
+    return Encoded(encode_images(model, split) if images is None else images, captions, queries)
 
 
 def frequent_words(model: LexVLA, image_weights: torch.Tensor, n: int = 20) -> list[str]:
@@ -62,19 +87,29 @@ def frequent_words(model: LexVLA, image_weights: torch.Tensor, n: int = 20) -> l
     return [f"{model.vocab.words[i]} {100 * float(kept[i]):.0f}" for i in top]
 
 
+def own_word_retention(model: LexVLA, split: SplitFeatures, queries: torch.Tensor) -> float:
+    """Percent of the captions' own vocabulary words that their searched query vectors
+    keep (pooled over the split's captions)."""
+    if split.words is None:
+        raise ValueError("the split has no own-word ids")
+    kept = model.index_vectors(queries, "query") > 0
+    own = split.words >= 0
+    found = kept.gather(1, split.words.clamp(min=0)) & own
+    return 100.0 * float(found.sum()) / max(1, int(own.sum()))
+
+
 def lexical_retrieval(
-    model: LexVLA, split: SplitFeatures, encoded: tuple[torch.Tensor, ...] | None = None
+    model: LexVLA, split: SplitFeatures, encoded: Encoded | None = None, encoder: str | None = None
 ) -> RetrievalReport:
-    """Recall through the index vectors of the model's sparse config."""
-    images, captions = encoded or encode_split(model, split)
-    sparse = model.config.sparse
+    """Recall through the index vectors: image queries against caption documents, and
+    ``encoder``'s (default: the config's) caption queries against image documents."""
+    encoded = encoded or encode_split(model, split)
+    queries = encoded.queries[encoder or model.config.query_encoder]
     return lexical_report(
-        images,
-        captions,
-        sparse.doc_top_k,
-        sparse.query_top_k,
-        sparse.quant_scale,
-        model.config.normalize,
+        model.index_vectors(encoded.images, "document"),
+        model.index_vectors(encoded.images, "query"),
+        model.index_vectors(encoded.captions, "document"),
+        model.index_vectors(queries, "query"),
     )
 
 
@@ -85,19 +120,22 @@ class Evaluation:
     name: str
     reports: dict[str, RetrievalReport]
     frequent_image_words: list[str]
+    retention: dict[str, float]  # query encoder -> own-word retention (%)
 
     def lines(self) -> list[str]:
         """The printed report: one row per model, the published figures, the ratios."""
-        rows = [f"  {name:<16} {report.row()}" for name, report in self.reports.items()]
+        rows = [f"  {name:<24} {report.row()}" for name, report in self.reports.items()]
         for name, figures in PUBLISHED.items():
             i2t, t2i = (" / ".join(map(str, figures[d])) for d in ("i2t", "t2i"))
-            rows.append(f"  {name:<16} i2t {i2t} | t2i {t2i}")
+            rows.append(f"  {name:<24} i2t {i2t} | t2i {t2i}")
         if "dense baseline" in self.reports:
-            lex, dense = self.reports["lexical"], self.reports["dense baseline"]
+            lex, dense = self.reports[LEXICAL], self.reports["dense baseline"]
             rows.append(
                 f"  lexical / dense R@1: i2t {lex.i2t[1] / dense.i2t[1]:.2f}, "
                 f"t2i {lex.t2i[1] / dense.t2i[1]:.2f}"
             )
+        kept = ", ".join(f"{name} {share:.1f}" for name, share in self.retention.items())
+        rows.append(f"  own words kept by the query vectors (%): {kept}")
         rows.append(
             f"  most frequent image words (% of images): {', '.join(self.frequent_image_words)}"
         )
@@ -107,6 +145,7 @@ class Evaluation:
         return {
             **{name: asdict(report) for name, report in self.reports.items()},
             "frequent_image_words": self.frequent_image_words,
+            "own_word_retention": self.retention,
         }
 
 
@@ -117,9 +156,16 @@ def evaluate(
     trained on the same cached features of the train split."""
     features = load_split_features(model, data, split, cache)
     encoded = encode_split(model, features)
-    reports = {"lexical": lexical_retrieval(model, features, encoded)}
+    reports = {LEXICAL: lexical_retrieval(model, features, encoded)}
+    for name in model.config.query_encoders:
+        if name != model.config.query_encoder:
+            reports[f"lexical, {name} queries"] = lexical_retrieval(model, features, encoded, name)
     if baseline:
         train = load_split_features(model, data, "train", cache, flipped=True)
         dense = train_dense_baseline(train, seed=seed)
         reports["dense baseline"] = dense_report(*dense.encode(features))
-    return Evaluation(model.config.name, reports, frequent_words(model, encoded[0]))
+    retention = {
+        name: own_word_retention(model, features, queries)
+        for name, queries in encoded.queries.items()
+    }
+    return Evaluation(model.config.name, reports, frequent_words(model, encoded.images), retention)

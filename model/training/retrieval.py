@@ -1,7 +1,7 @@
-"""Retrieval metrics and the sparse vectors the index actually stores.
+"""Retrieval metrics over the sparse vectors the index actually stores.
 
-``index_vectors`` turns word weights into what the Lucene index holds (top-k, then
-the one quantizer), so that evaluation measures exactly what search returns.
+Lexical recall is computed from index vectors (``LexVLA.index_vectors``: what Lucene
+holds and what a search sends), so evaluation measures exactly what search returns.
 """
 
 from __future__ import annotations
@@ -9,13 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-
-from ..sparse import quantize, truncate
-
-
-def index_vectors(weights: torch.Tensor, k: int, scale: float, normalize: bool) -> torch.Tensor:
-    """Top-k (renormalised when ``normalize``), then integer impacts.  # (batch, vocab) int64"""
-    return quantize(truncate(weights, k, normalize), scale)
 
 
 def recall_at(ranks: torch.Tensor, ks: tuple[int, ...] = (1, 5, 10)) -> dict[int, float]:
@@ -36,20 +29,22 @@ def first_correct_rank(similarity: torch.Tensor, correct: torch.Tensor) -> torch
 
 @dataclass
 class RetrievalReport:
-    """Image->text and text->image Recall@1/5/10 and mean active words."""
+    """Image->text and text->image Recall@1/5/10 and mean active words of image and
+    caption documents and of text queries."""
 
     i2t: dict[int, float]
     t2i: dict[int, float]
     image_words: float
     caption_words: float
+    query_words: float
 
     def row(self) -> str:
         def fmt(r: dict[int, float]) -> str:
             return " / ".join(f"{r[k]:.1f}" for k in (1, 5, 10))
 
         return (
-            f"i2t {fmt(self.i2t)} | t2i {fmt(self.t2i)} | "
-            f"words img {self.image_words:.0f} txt {self.caption_words:.0f}"
+            f"i2t {fmt(self.i2t)} | t2i {fmt(self.t2i)} | words img {self.image_words:.0f} "
+            f"txt {self.caption_words:.0f} query {self.query_words:.1f}"
         )
 
 
@@ -69,24 +64,23 @@ def evaluate_similarities(i2t_sim: torch.Tensor, t2i_sim: torch.Tensor) -> tuple
 
 
 def lexical_report(
-    image_weights: torch.Tensor,
-    caption_weights: torch.Tensor,
-    doc_k: int,
-    query_k: int,
-    scale: float,
-    normalize: bool = True,
+    image_docs: torch.Tensor,
+    image_queries: torch.Tensor,
+    caption_docs: torch.Tensor,
+    caption_queries: torch.Tensor,
 ) -> RetrievalReport:
-    """Retrieval through index vectors: documents keep ``doc_k`` words, queries ``query_k``."""
-    img_doc = index_vectors(image_weights, doc_k, scale, normalize).double()
-    img_query = index_vectors(image_weights, query_k, scale, normalize).double()
-    cap_doc = index_vectors(caption_weights, doc_k, scale, normalize).double()
-    cap_query = index_vectors(caption_weights, query_k, scale, normalize).double()
-    i2t, t2i = evaluate_similarities(img_query @ cap_doc.T, cap_query @ img_doc.T)
+    """Retrieval through index vectors (integer impacts): image queries against caption
+    documents (i2t), caption queries against image documents (t2i)."""
+    i2t, t2i = evaluate_similarities(
+        image_queries.double() @ caption_docs.double().T,
+        caption_queries.double() @ image_docs.double().T,
+    )
     return RetrievalReport(
         i2t,
         t2i,
-        float((img_doc > 0).sum(1).float().mean()),
-        float((cap_doc > 0).sum(1).float().mean()),
+        float((image_docs > 0).sum(1).float().mean()),
+        float((caption_docs > 0).sum(1).float().mean()),
+        float((caption_queries > 0).sum(1).float().mean()),
     )
 
 
@@ -96,4 +90,4 @@ def dense_report(image_vectors: torch.Tensor, caption_vectors: torch.Tensor) -> 
     cap = torch.nn.functional.normalize(caption_vectors.float(), dim=1)
     i2t, t2i = evaluate_similarities(img @ cap.T, cap @ img.T)
     dim = float(img.shape[1])
-    return RetrievalReport(i2t, t2i, dim, dim)
+    return RetrievalReport(i2t, t2i, dim, dim, dim)

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from ..lexvla import LexVLA
+from ..query_encoders import padded_word_ids
 from .data import load_split
 from .features import caption_features, feature_paths, image_features
 
@@ -19,8 +20,9 @@ class SplitFeatures:
 
     images: torch.Tensor  # (images, patches, dim) float16
     flipped: torch.Tensor | None  # mirrored images, same shape, or None
-    captions: torch.Tensor  # (images * per, 2 * hidden)
+    captions: torch.Tensor  # (images * per, 2 * hidden [+ sentence dim])
     per: int
+    words: torch.Tensor | None = None  # (images * per, longest) own-word ids, -1 padded
 
 
 def load_split_features(
@@ -34,8 +36,10 @@ def load_split_features(
         raise ValueError("every image needs the same number of captions")
     images = image_features(model, pairs, paths["image"])
     mirrored = image_features(model, pairs, paths["image_flip"], flip=True) if flipped else None
-    captions = caption_features(model, [c for p in pairs for c in p.captions], paths["text"])
-    return SplitFeatures(images, mirrored, captions.stacked(), per)
+    texts = [c for p in pairs for c in p.captions]
+    captions = caption_features(model, texts, paths["text"])
+    words = padded_word_ids(texts, model.vocab.index)
+    return SplitFeatures(images, mirrored, captions.stacked(), per, words)
 
 
 def sample_batches(

@@ -14,13 +14,16 @@ import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import cast
 
 import torch
 from tqdm import tqdm
 
 from .. import load_encoder
 from ..class_words import CLASS_WORDS, ClassWords
+from ..config import load_named_config, named_configs
 from ..lexvla import LexVLA
+from ..query_encoders import LookupEncoder
 from ..sentence import MINILM, SentenceEncoder
 from .class_prior import with_prior
 from .data import load_split
@@ -51,6 +54,7 @@ class TrainSettings:
     dropout: float = 0.0  # dropout on the frozen features the adapters read
     class_prior: float = 0.0  # > 0: train with the ImageNet class-word prior (model.class_words)
     class_words: str = ""  # the checkpoint folder whose class words the prior uses
+    config: str = ""  # JSON merged into the --init config, e.g. '{"sparse": {"doc_top_k": 64}}'
     seed: int = 0
     device: str = "cpu"
 
@@ -65,26 +69,39 @@ def training_loss(
     model: LexVLA,
     images: torch.Tensor,
     captions: torch.Tensor,
+    words: torch.Tensor,
     settings: TrainSettings,
     reg: float,
     teacher_logits: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """InfoNCE over the batch's lexical similarities, the weighted regulariser, and
-    distillation from the teacher's similarities when given."""
+    """InfoNCE over the batch's lexical similarities (image queries against caption
+    documents, and each query encoder's caption queries against image documents, the
+    two directions weighted alike), the weighted regulariser, and distillation from the
+    teacher's similarities when given."""
     images = torch.nn.functional.dropout(images, settings.dropout)
     captions = torch.nn.functional.dropout(captions, settings.dropout)
     image_w, _ = model.image_weights(images)
-    text_w = model.text_weights(captions)
+    text_w = model.text_weights(captions)  # the caption documents
+    queries = [
+        text_w if name == "lm" else model.query_weights(name, captions, words)
+        for name in model.config.query_encoders
+    ]
+    t = settings.temperature
     if settings.train_top_k:  # what search scores: a query's top-k against a document's
         i2t = model.truncate(image_w, "query") @ model.truncate(text_w, "document").T
-        t2i = model.truncate(text_w, "query") @ model.truncate(image_w, "document").T
-        loss = (info_nce(i2t, settings.temperature) + info_nce(t2i.T, settings.temperature)) / 2
+        image_docs = model.truncate(image_w, "document")
+        t2i = [model.truncate(q, "query") @ image_docs.T for q in queries]
+        queried = torch.stack([info_nce(s.T, t) for s in t2i]).mean()
+        loss = (info_nce(i2t, t) + queried) / 2
     else:
-        loss = info_nce(image_w @ text_w.T, settings.temperature)
+        full = [image_w @ text_w.T] + [image_w @ q.T for q in queries if q is not text_w]
+        loss = torch.stack([info_nce(s, t) for s in full]).mean()
     parts = {"nce": loss.item()}
     if teacher_logits is not None:  # the teacher matches the full vectors' similarities
-        logits = image_w @ text_w.T / settings.temperature
-        distilled = distillation(logits, teacher_logits)
+        pairs = [text_w] + [q for q in queries if q is not text_w]
+        distilled = torch.stack(
+            [distillation(image_w @ q.T / t, teacher_logits) for q in pairs]
+        ).mean()
         loss = loss + settings.distill_weight * distilled
         parts["distill"] = distilled.item()
     if settings.regulariser != "none" and reg > 0:
@@ -183,12 +200,14 @@ class Trainer:
             desc=f"epoch {self.epoch + 1}",
             leave=False,
         )
+        words = self.train_split.words
         for images, captions, rows in bar:
             teacher_logits = self.teacher.logits(images, rows) if self.teacher else None
             loss, parts = training_loss(
                 self.model,
                 images.to(device),
                 captions.to(device),
+                (words[rows] if words is not None else torch.full((len(rows), 1), -1)).to(device),
                 self.settings,
                 reg,
                 None if teacher_logits is None else teacher_logits.to(device),
@@ -244,17 +263,45 @@ class Trainer:
         return self.history
 
 
+def build_model(init: str, overrides: str) -> LexVLA:
+    """A fresh model of the named config ``init`` with the JSON ``overrides`` merged in, or
+    the checkpoint ``init`` (whose config overrides may change only ``sparse`` settings)."""
+    changes = json.loads(overrides) if overrides else {}
+    if init in named_configs():
+        return LexVLA.from_config(load_named_config(init).merged(changes))
+    model = load_encoder(init)
+    if set(changes) - {"sparse"}:
+        raise ValueError("a checkpoint's config overrides may only change 'sparse'")
+    model.config = model.config.merged(changes)
+    return model
+
+
+def init_lookup_weights(model: LexVLA, words: torch.Tensor) -> None:
+    """Start the lookup encoder's word weights at each word's IDF over the training
+    captions (``softplus(weight) = log(N / df)``); unseen words get the largest IDF."""
+    if "lookup" not in model.queries:
+        return
+    lookup = cast(LookupEncoder, model.queries["lookup"])
+    df = torch.bincount(words[words >= 0], minlength=len(model.vocab)).float()
+    idf = torch.log(len(words) / df.clamp(min=1.0))
+    with torch.no_grad():
+        lookup.weight.copy_(torch.log(torch.expm1(idf.clamp(min=1e-3))))
+
+
 def train(init: str, data: Path, out: Path, cache: Path, settings: TrainSettings) -> Path:
     """Train adapters from ``init`` (a config name or checkpoint) on ``data``'s train split,
     choosing the epoch on dev; returns the best checkpoint folder (``out/best``)."""
     torch.manual_seed(settings.seed)
-    model = load_encoder(init)
+    model = build_model(init, settings.config)
     if settings.class_prior > 0:
         words = ClassWords.load(Path(settings.class_words) / CLASS_WORDS)
         with_prior(model, words, settings.class_prior)
     model = model.to(settings.device)
     train_split = load_split_features(model, data, "train", cache, flipped=True)
     dev = load_split_features(model, data, "dev", cache)
+    if init in named_configs():
+        assert train_split.words is not None
+        init_lookup_weights(model, train_split.words)
     teacher = None
     if settings.distill_weight > 0:
         captions = [c for p in load_split(data, "train") for c in p.captions]

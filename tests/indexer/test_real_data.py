@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from indexer import ImpactSearcher, build, open_published
 from bench.indexing import write_manifest
+from indexer import ImpactSearcher, build, open_published
 from indexer.sources import Source
 
 from .conftest import PHOTOS, fast_options, photo

@@ -5,10 +5,10 @@ from model.sparse import (
     activate,
     dequantize,
     quantize,
+    sparsify,
     to_term_dict,
     top_k,
     top_words,
-    truncate,
 )
 
 
@@ -47,10 +47,20 @@ def test_term_dict_and_top_words_order_by_weight() -> None:
     ]
 
 
-def test_truncate_keeps_the_top_words_as_a_unit_vector() -> None:
+def test_sparsify_keeps_the_top_words_as_a_unit_vector() -> None:
     weights = torch.tensor([[0.1, 0.8, 0.0, 0.6], [0.5, 0.5, 0.5, 0.5]])
-    kept = truncate(weights, 2, normalize=True)
+    kept = sparsify(weights, 2)
     assert torch.allclose(kept[0], torch.tensor([0.0, 0.8, 0.0, 0.6]))  # already unit
     assert torch.allclose(kept.norm(dim=1), torch.ones(2))
     assert int((kept[1] > 0).sum()) == 2
-    assert torch.equal(truncate(weights, 2, normalize=False)[0], torch.tensor([0.0, 0.8, 0.0, 0.6]))
+    expected = torch.tensor([0.0, 0.8, 0.0, 0.6])
+    assert torch.equal(sparsify(weights, 2, renormalize=False)[0], expected)
+
+
+def test_sparsify_drops_words_under_the_minimum_weight_and_keeps_the_spread() -> None:
+    weights = torch.tensor([[0.9, 0.3, 0.05, 0.3]])
+    kept = sparsify(weights, 4, min_weight=0.1, renormalize=False)
+    assert torch.equal(kept[0], torch.tensor([0.9, 0.3, 0.0, 0.3]))  # a per-vector length
+    assert torch.equal(
+        sparsify(weights, 1, min_weight=0.1, renormalize=False)[0, 0], torch.tensor(0.9)
+    )

@@ -12,20 +12,28 @@ def test_first_correct_rank_counts_ties_against_the_query() -> None:
 
 def test_lexical_report_on_perfectly_matching_vectors() -> None:
     # 3 images, 2 captions each; each image and its captions share one private word
-    images = torch.eye(3)
-    captions = torch.eye(3).repeat_interleave(2, dim=0)
-    report = lexical_report(images, captions, doc_k=2, query_k=2, scale=100.0)
+    images = torch.eye(3, dtype=torch.long) * 100
+    captions = torch.eye(3, dtype=torch.long).repeat_interleave(2, dim=0) * 100
+    report = lexical_report(images, images, captions, captions)
     assert report.i2t == {1: 100.0, 5: 100.0, 10: 100.0}
     assert report.t2i[1] == 100.0
-    assert report.image_words == 1 and report.caption_words == 1
+    assert report.image_words == 1 and report.caption_words == 1 and report.query_words == 1
+
+
+def test_text_queries_may_differ_from_caption_documents() -> None:
+    images = torch.eye(3, dtype=torch.long)
+    captions = torch.eye(3, dtype=torch.long).repeat_interleave(2, dim=0)
+    queries = captions.roll(2, dims=0)  # each caption query names the previous image's word
+    report = lexical_report(images, images, captions, queries)
+    assert report.i2t[1] == 100.0 and report.t2i[1] == 0.0
 
 
 def test_vectors_that_share_nothing_score_no_hit() -> None:
-    images = torch.zeros(4, 10)
-    images[:, 0] = 1.0  # every image says the same word
-    captions = torch.zeros(4, 10)
-    captions[:, 1] = 1.0
-    report = lexical_report(images, captions, doc_k=5, query_k=5, scale=10.0)
+    images = torch.zeros(4, 10, dtype=torch.long)
+    images[:, 0] = 10  # every image says the same word
+    captions = torch.zeros(4, 10, dtype=torch.long)
+    captions[:, 1] = 10
+    report = lexical_report(images, images, captions, captions)
     assert report.i2t[1] == 0.0 and report.t2i[1] == 0.0
 
 

@@ -30,6 +30,12 @@ def toy_split(model: LexVLA, images: int, seed: int) -> SplitFeatures:
     return SplitFeatures(patches.half(), None, captions, per=2)
 
 
+def fresh(seed: int = 0) -> LexVLA:
+    """A fresh tiny model whose adapters are initialised from ``seed`` (as ``train`` does)."""
+    torch.manual_seed(seed)
+    return load_encoder("tiny-lite0")
+
+
 def settings(**changes: object) -> TrainSettings:
     base = {"epochs": 3, "batch_size": 16, "lr": 3e-3, "reg_warmup_epochs": 1}
     return TrainSettings(**(base | changes))  # type: ignore[arg-type]
@@ -73,11 +79,11 @@ def test_training_improves_recall_and_keeps_the_best(
 
 
 def test_a_killed_run_resumes_to_the_same_result(tmp_path: Path) -> None:
-    full_model = load_encoder("tiny-lite0")
+    full_model = fresh()
     train, dev = toy_split(full_model, 64, 0), toy_split(full_model, 32, 1)
     Trainer(full_model, train, dev, settings(), tmp_path / "full").fit()
 
-    cut = Trainer(load_encoder("tiny-lite0"), train, dev, settings(), tmp_path / "cut")
+    cut = Trainer(fresh(), train, dev, settings(), tmp_path / "cut")
     epoch = cut.run_epoch
     calls = []
 
@@ -91,13 +97,31 @@ def test_a_killed_run_resumes_to_the_same_result(tmp_path: Path) -> None:
     with pytest.raises(KeyboardInterrupt):
         cut.fit()
 
-    resumed_model = load_encoder("tiny-lite0")
+    resumed_model = fresh()
     history = Trainer(resumed_model, train, dev, settings(), tmp_path / "cut").fit()
     assert [h["epoch"] for h in history] == [1, 2, 3]
     for key, value in full_model.trainable_state().items():
         assert torch.allclose(value, resumed_model.trainable_state()[key], atol=1e-6), key
     with pytest.raises(ValueError, match="other settings"):
         Trainer(load_encoder("tiny-lite0"), train, dev, settings(lr=1.0), tmp_path / "cut").fit()
+
+
+def test_the_seed_decides_the_adapters_and_the_frozen_parts_stay_the_same() -> None:
+    first, again, other = fresh(0), fresh(0), fresh(1)
+    for key, value in first.trainable_state().items():
+        assert torch.equal(value, again.trainable_state()[key]), key
+    state, other_state = first.trainable_state(), other.trainable_state()
+    changed = [key for key, value in state.items() if not torch.equal(value, other_state[key])]
+    assert any(".adapter." in key for key in changed)
+    frozen = dict(first.image.backbone.state_dict())
+    for key, value in other.image.backbone.state_dict().items():
+        assert torch.equal(value, frozen[key]), key  # a random frozen part is one network
+    after = []
+    for seed in (5, 6):  # building a model advances the generator, never reseeds it
+        torch.manual_seed(seed)
+        load_encoder("tiny-lite0")
+        after.append(torch.rand(3))
+    assert not torch.equal(after[0], after[1])
 
 
 def test_dense_baseline_learns_the_toy_pairs() -> None:

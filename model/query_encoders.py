@@ -1,0 +1,70 @@
+"""Text-query encoders: how a typed query becomes the vector a search sends.
+
+Caption *documents* are always encoded by the in-context LM (``model.text_encoder``);
+a model may have other encoders for *queries* (``LexVLAConfig.query_encoders``) and
+names the one searches use (``query_encoder``):
+
+- ``lm``: the caption encoder itself (SmolLM2 forward + MiniLM, ~100 ms on a CPU);
+- ``sentence``: the MiniLM sentence embedding through its own adapter into the same
+  frozen codebook (no LM forward);
+- ``lookup``: inference-free: the query's own vocabulary words, each with a learned
+  weight (no model at all).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .image_encoder import MLPAdapter
+
+QUERY_ENCODERS = ("lm", "sentence", "lookup")
+WORD = re.compile(r"[a-z]+")
+
+
+def own_words(text: str, index: Mapping[str, int]) -> list[int]:
+    """The vocabulary ids of ``text``'s words (lowercase letter runs), in order, once each."""
+    ids = (index.get(word) for word in WORD.findall(text.lower()))
+    return list(dict.fromkeys(i for i in ids if i is not None))
+
+
+def padded_word_ids(texts: Sequence[str], index: Mapping[str, int]) -> torch.Tensor:
+    """:func:`own_words` of each text as rows padded with -1.  # (batch, longest)"""
+    rows = [own_words(text, index) for text in texts]
+    ids = torch.full((len(rows), max([1, *map(len, rows)])), -1, dtype=torch.long)
+    for row, words in enumerate(rows):
+        ids[row, : len(words)] = torch.tensor(words, dtype=torch.long)
+    return ids
+
+
+class LookupEncoder(nn.Module):
+    """A query's own words, word ``j`` weighted ``softplus(weight[j])``; zero model compute."""
+
+    def __init__(self, vocab_size: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(vocab_size))
+
+    def forward(self, word_ids: torch.Tensor) -> torch.Tensor:
+        """Word weights from padded own-word ids (-1: padding).  # (batch, vocab)"""
+        valid = word_ids >= 0
+        ids = word_ids.clamp(min=0)
+        values = F.softplus(self.weight)[ids] * valid
+        out = values.new_zeros(len(word_ids), len(self.weight))
+        return out.scatter_add(1, ids, values)
+
+
+class SentenceQueryEncoder(nn.Module):
+    """A sentence embedding -> adapter -> the shared codebook: vocabulary logits."""
+
+    def __init__(self, dim: int, width: int, hidden: int, vocab_size: int) -> None:
+        super().__init__()
+        self.adapter = MLPAdapter(dim, width, hidden)
+        self.bias = nn.Parameter(torch.zeros(vocab_size))
+
+    def logits(self, embeddings: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
+        """``(batch, dim)`` embeddings -> ``(batch, vocab)`` logits."""
+        return self.adapter(embeddings) @ codebook.T + self.bias

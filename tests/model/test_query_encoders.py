@@ -1,0 +1,90 @@
+"""Text-query encoders (lm, sentence, lookup) on tiny random configs."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from model import LexVLA, load_encoder
+from model.config import load_named_config
+from model.query_encoders import own_words, padded_word_ids
+from model.training.trainer import build_model, init_lookup_weights
+
+ALL = '{"query_encoders": ["lm", "sentence", "lookup"], "query_encoder": "lookup"}'
+QUERIES = ["a black dog runs on the beach", "Two DOGS, one dog!", "zzz qqq"]
+
+
+@pytest.fixture(scope="module")
+def model() -> LexVLA:
+    torch.manual_seed(0)
+    return build_model("tiny-lite0", ALL)
+
+
+def test_own_words_are_the_vocabulary_words_of_the_text_once_each(model: LexVLA) -> None:
+    index = model.vocab.index
+    assert [model.vocab.words[i] for i in own_words(QUERIES[1], index)] == ["two", "dogs", "dog"]
+    assert own_words("the a of", index) == []  # stop words are not in the vocabulary
+    ids = padded_word_ids(QUERIES, index)
+    assert ids.shape == (3, 4) and ids[2].tolist() == [-1] * 4  # black dog runs beach
+
+
+def test_lookup_queries_hold_exactly_their_own_words(model: LexVLA) -> None:
+    weights = model.encode_queries(QUERIES).word_weights
+    for text, row in zip(QUERIES, weights):
+        assert set(row.nonzero().flatten().tolist()) == set(own_words(text, model.vocab.index))
+    assert torch.allclose(weights[:2].norm(dim=1), torch.ones(2))
+    assert weights[2].abs().sum() == 0  # nothing searchable: an empty vector
+
+
+def test_lookup_weights_start_at_each_words_idf(model: LexVLA) -> None:
+    index = model.vocab.index
+    words = padded_word_ids(["a dog", "a dog on the beach", "a dog and a cat"], index)
+    init_lookup_weights(model, words)
+    vector = model.encode_queries(["dog cat beach"]).word_weights[0]
+    dog, cat, beach = (float(vector[index[w]]) for w in ("dog", "cat", "beach"))
+    assert dog < cat == pytest.approx(beach)  # the word in every caption counts least
+
+
+def test_every_encoder_gives_non_negative_vectors_and_lm_is_the_caption_encoder(
+    model: LexVLA,
+) -> None:
+    for name in ("lm", "sentence", "lookup"):
+        weights = model.encode_queries(QUERIES[:2], encoder=name).word_weights
+        assert weights.shape == (2, len(model.vocab)) and (weights >= 0).all()
+    lm = model.encode_queries(QUERIES[:2], encoder="lm").word_weights
+    assert torch.equal(lm, model.encode_texts(QUERIES[:2]).word_weights)
+    with pytest.raises(ValueError, match="no 'sentence' query encoder"):
+        load_encoder("tiny-lite0").encode_queries(["a dog"], encoder="sentence")
+
+
+def test_query_encoders_round_trip_and_change_the_fingerprint(
+    model: LexVLA, tmp_path: Path
+) -> None:
+    with torch.no_grad():
+        for parameter in model.queries.parameters():
+            parameter.normal_()
+    model.save_pretrained(tmp_path / "ckpt")
+    loaded = load_encoder(tmp_path / "ckpt")
+    assert loaded.config.query_encoder == "lookup"
+    for name in ("sentence", "lookup"):
+        expected = model.encode_queries(QUERIES, encoder=name).word_weights
+        got = loaded.encode_queries(QUERIES, encoder=name).word_weights
+        assert torch.allclose(expected, got, atol=2e-3), name  # float16 storage
+    lm_queries = build_model(
+        "tiny-lite0", ALL.replace('"query_encoder": "lookup"', '"query_encoder": "lm"')
+    )
+    lm_queries.load_state_dict(model.state_dict())
+    assert lm_queries.fingerprint() != model.fingerprint()
+
+
+def test_a_query_encoder_the_model_lacks_is_refused(tmp_path: Path) -> None:
+    config = load_named_config("tiny-lite0")
+    with pytest.raises(ValueError, match="not one of query_encoders"):
+        config.merged({"query_encoder": "lookup"})
+    with pytest.raises(ValueError, match="unknown query encoder"):
+        LexVLA.from_config(config.merged({"query_encoders": ["lm", "magic"]}))
+    load_encoder("tiny-lite0").save_pretrained(tmp_path / "ckpt")
+    with pytest.raises(ValueError, match="only change 'sparse'"):
+        build_model(str(tmp_path / "ckpt"), '{"query_encoders": ["lm"]}')
+    resparsed = build_model(str(tmp_path / "ckpt"), '{"sparse": {"doc_top_k": 3}}')
+    assert resparsed.config.sparse.doc_top_k == 3
