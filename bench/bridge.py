@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     run = Run("bridge", ["python -m bench.bridge", *(argv if argv is not None else sys.argv[1:])])
     folder = next(args.work.glob(f"{model_tag()}-real*/n{args.docs}"))
     words = Vocabulary.load(DEFAULT_CHECKPOINT / "vocab.json").words
-    matrix = load_csr(args.work / "queries", mmap=False)  # bench.search's queries
+    matrix = load_csr(args.work / f"queries-{model_tag()}", mmap=False)  # bench.search's
     queries = [{words[i]: int(v) for i, v in zip(*q)} for q in queries_of(matrix)]
     searcher = ImpactSearcher(folder / "lucene" / "index")
     rows: list[dict[str, Any]] = []

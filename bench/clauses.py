@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
     run = Run("clauses", ["python -m bench.clauses", *(argv if argv is not None else sys.argv[1:])])
     model = load_encoder()
-    text = np.diff(real_queries(lambda: model).indptr)
+    text = np.diff(real_queries().indptr)
     photos = [load_image(p.image) for p in load_split(args.data, "dev")[: args.image_queries]]
     weights = model.encode_images(photos).word_weights
     image = (model.index_vectors(weights, "query") > 0).sum(dim=1).numpy()

@@ -14,8 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -165,16 +165,25 @@ def load_csr(folder: Path, mmap: bool = True) -> sp.csr_matrix:
 # ---- real vectors from the default model ------------------------------------------------
 
 
-def model_tag() -> str:
-    """A short tag of the default checkpoint's weights and config (a retrained model gets a
-    new one; editing its model card or checking it out again does not)."""
+def model_tag(checkpoint: Path | None = None) -> str:
+    """A short tag of a checkpoint's (default: the shipped one's) weights and config (a
+    retrained model gets a new one; editing its model card or checking it out does not)."""
     from model import DEFAULT_CHECKPOINT
 
+    folder = checkpoint or DEFAULT_CHECKPOINT
     digest = hashlib.sha1()
     for name in ("adapters.safetensors", "class_words.safetensors", "config.json", "vocab.json"):
-        if (DEFAULT_CHECKPOINT / name).is_file():
-            digest.update((DEFAULT_CHECKPOINT / name).read_bytes())
+        if (folder / name).is_file():
+            digest.update((folder / name).read_bytes())
     return digest.hexdigest()[:10]
+
+
+@cache
+def load_model(checkpoint: Path | None = None) -> LexVLA:
+    """The model of ``checkpoint`` (default: the shipped one), loaded once."""
+    from model import load_encoder
+
+    return load_encoder(checkpoint)
 
 
 def _to_csr(rows: list[np.ndarray]) -> sp.csr_matrix:
@@ -182,7 +191,7 @@ def _to_csr(rows: list[np.ndarray]) -> sp.csr_matrix:
 
 
 def real_documents(
-    load_model: Callable[[], LexVLA], data: Path = FLICKR8K, limit: int = 7000, encode: bool = False
+    checkpoint: Path | None = None, data: Path = FLICKR8K, limit: int = 7000, encode: bool = False
 ) -> sp.csr_matrix:
     """Impacts of up to ``limit`` Flickr8k images (dev first, then train), cached.
 
@@ -196,10 +205,10 @@ def real_documents(
     from model.training.features import feature_paths
 
     splits = [s for s in ("dev", "train") if encode or feature_paths(FEATURES, s)["image"].exists()]
-    out = CACHE / f"real-docs-{model_tag()}-{limit}-{'-'.join(splits)}"
+    out = CACHE / f"real-docs-{model_tag(checkpoint)}-{limit}-{'-'.join(splits)}"
     if (out / "shape.json").is_file():
         return load_csr(out, mmap=False)
-    model = load_model()
+    model = load_model(checkpoint)
     rows: list[np.ndarray] = []
     for split in splits:
         need = limit - sum(len(r) for r in rows)
@@ -226,17 +235,18 @@ def real_documents(
 
 
 def real_queries(
-    load_model: Callable[[], LexVLA], data: Path = FLICKR8K, n: int = 200
+    checkpoint: Path | None = None, data: Path = FLICKR8K, n: int = 200
 ) -> sp.csr_matrix:
-    """Impacts (query top-k) of ``n`` distinct Flickr8k dev captions, cached."""
+    """Impacts of ``n`` distinct Flickr8k dev captions as the model's query encoder
+    searches them, cached."""
     from .load import dev_queries
 
-    out = CACHE / f"queries-{model_tag()}-{n}"
+    out = CACHE / f"queries-{model_tag(checkpoint)}-{n}"
     if (out / "shape.json").is_file():
         return load_csr(out, mmap=False)
-    model = load_model()
+    model = load_model(checkpoint)
     texts = dev_queries(data)[0][:n]
-    weights = model.encode_texts(texts, batch_size=32).word_weights
+    weights = model.encode_queries(texts).word_weights
     queries = _to_csr([model.index_vectors(weights, "query").numpy()])
     save_csr(queries, out)
     return queries

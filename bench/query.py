@@ -1,9 +1,10 @@
 """``python -m bench.query``: what one query costs to encode on this machine, at batch 1.
 
-Times the text queries a user types (``QUERIES``, cycled) and sample photos as image
-queries, one at a time after a warm-up, and reports p50 / p99 milliseconds and the
-process's peak resident memory. Writes ``query.json`` into ``--out`` and prints it.
-Throughput at larger batches is :mod:`bench.encode`'s.
+Times the text queries a user types (``QUERIES``, cycled) with each of the model's
+query encoders (``lm``, ``sentence``, ``lookup``: see ``model.query_encoders``) and
+sample photos as image queries, one at a time after a warm-up, and reports p50 / p99
+milliseconds and the process's peak resident memory. Writes ``query.json`` into
+``--out`` and prints it. Throughput at larger batches is :mod:`bench.encode`'s.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from .common import RESULTS, Run, latency_summary, rss_mb
 
@@ -39,6 +42,12 @@ def latencies(encode: Callable[[object], object], items: list[object], repeats: 
     return seconds
 
 
+def encode_text(model: Any, encoder: str, text: object) -> object:
+    """One text query through one query encoder, up to the vector a search sends."""
+    weights = model.encode_queries([text], encoder).word_weights
+    return model.term_dicts(weights, "query")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.query", description=__doc__)
     parser.add_argument("--model", default=None, help="checkpoint folder or config name")
@@ -57,13 +66,16 @@ def main(argv: list[str] | None = None) -> int:
     model = load_encoder(args.model)
     photos: list[object] = list(sample_photos().values())
     texts: list[object] = list(QUERIES)
+    runs: list[tuple[str, list[object], Callable[[object], object]]] = [
+        (f"text, {name}", texts, partial(encode_text, model, name))
+        for name in model.config.query_encoders
+    ]
+    runs.append(("image", photos, lambda p: model.encode_images([p])))  # type: ignore[list-item]
     rows = []
-    for kind, items, encode in (
-        ("text", texts, lambda q: model.encode_texts([q])),
-        ("image", photos, lambda p: model.encode_images([p])),
-    ):
+    for kind, items, encode in runs:
         seconds = latencies(encode, items, args.repeats)
-        rows.append({"kind": kind, **latency_summary(seconds, sum(seconds))})
+        default = kind in (f"text, {model.config.query_encoder}", "image")
+        rows.append({"kind": kind, "default": default, **latency_summary(seconds, sum(seconds))})
     run.result |= {
         "model": model.config.name,
         "torch_threads": torch.get_num_threads(),

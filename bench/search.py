@@ -19,7 +19,6 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -74,13 +73,6 @@ def true_scores(docs: sp.csr_matrix, queries: sp.csr_matrix, hits: list[Hits]) -
     return out
 
 
-@cache
-def _model() -> Any:
-    from model import load_encoder
-
-    return load_encoder()
-
-
 def worker(step: str, engine: str, folder: Path, out: Path, **options: Any) -> dict[str, Any]:
     """Run :mod:`bench.search_worker` in a fresh process; its JSON figures."""
     command = [sys.executable, "-m", "bench.search_worker", step, "--engine", engine]
@@ -102,7 +94,8 @@ def measure_size(
     on_row: Callable[[list[dict[str, Any]]], None],
 ) -> list[dict[str, Any]]:
     """Every engine on one collection of ``n`` documents: rows of the result table."""
-    folder = args.work / f"{model_tag()}-real{real.shape[0]}" / f"n{n}"  # new model: new data
+    tag = model_tag(args.model)
+    folder = args.work / f"{tag}-real{real.shape[0]}" / f"n{n}"  # new model: new data
     docs_folder = folder / "docs"
     if not (docs_folder / "shape.json").is_file():
         log.info("collection of %d documents (%d real)", n, min(n, real.shape[0]))
@@ -236,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument(
+        "--model", type=Path, default=None, help="checkpoint folder (default: the shipped model)"
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--engines", nargs="+", choices=sorted(ENGINES), default=sorted(ENGINES))
     parser.add_argument(
@@ -268,9 +264,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("recall needs the exact scipy engine in --engines, at every size")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     run = Run("search", ["python -m bench.search", *(argv if argv is not None else sys.argv[1:])])
-    real = real_documents(_model, limit=args.real_docs, encode=args.encode_missing)
-    queries = real_queries(_model, n=args.queries)
-    queries_folder = save_csr(queries, args.work / "queries")
+    real = real_documents(args.model, limit=args.real_docs, encode=args.encode_missing)
+    queries = real_queries(args.model, n=args.queries)
+    queries_folder = save_csr(queries, args.work / f"queries-{model_tag(args.model)}")
     run.result |= {"k": args.k, "collection": collection_facts(real, queries), "rows": []}
     json_path = args.out / f"{args.name}.json"
     done: list[dict[str, Any]] = []

@@ -31,7 +31,7 @@ def demo(model: LexVLA) -> None:
         listed = ", ".join(w for w, _ in top_words(weights, words, 8))
         print(f"{name:<22} {listed}")
     print()
-    text_weights = model.encode_texts(list(DEMO_CAPTIONS)).word_weights
+    text_weights = model.encode_queries(list(DEMO_CAPTIONS)).word_weights
     images = model.index_vectors(image_weights, "document").double()
     queries = model.index_vectors(text_weights, "query").double()
     names = list(photos)
@@ -45,8 +45,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None, help="checkpoint folder or config name")
     parser.add_argument("--top", type=int, default=15, help="how many words to print")
     sub = parser.add_subparsers(dest="command", required=True)
-    text = sub.add_parser("encode-text", help="top words of a caption or query")
-    text.add_argument("text", help="the caption")
+    text = sub.add_parser("encode-text", help="top words of a query (or of a caption document)")
+    text.add_argument("text", help="the query or caption")
+    text.add_argument(
+        "--encoder",
+        default=None,
+        help="query encoder (default: the model's query_encoder); 'lm' is the caption encoder",
+    )
     image = sub.add_parser("encode-image", help="top words of an image")
     image.add_argument("path", type=Path, help="image file")
     image.add_argument("--patches", action="store_true", help="also print each patch's top word")
@@ -63,7 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     words = model.vocab.words
     if args.command == "encode-text":
-        weights = model.encode_texts([args.text]).word_weights[0]
+        try:
+            weights = model.encode_queries([args.text], args.encoder).word_weights[0]
+        except ValueError as exc:
+            parser.error(str(exc))
     else:
         out = model.encode_images([load_image(args.path)], with_patches=args.patches)
         weights = out.word_weights[0]

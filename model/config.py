@@ -89,7 +89,7 @@ class LexVLAConfig:
     sparse: SparseConfig = field(default_factory=SparseConfig)
     image_adapter_hidden: int = 1024
     text_adapter_hidden: int = 1024
-    pooling: str = "features"  # "features", "latent" or "max": see ImageEncoder.pooled_weights
+    pooling: str = "features"  # "features", "latent" or "max": see ImageEncoder.pooled_logits
     normalize: bool = True  # L2-normalise word weights, so a dot product is a cosine
     class_prior: float = 0.0  # weight of the ImageNet class-word prior (model.class_words)
     wordlist: str = "/usr/share/dict/words"

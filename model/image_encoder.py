@@ -16,8 +16,6 @@ import torch
 from PIL import Image, ImageOps
 from torch import nn
 
-from .sparse import activate
-
 POOLINGS = ("features", "latent", "max")
 
 
@@ -102,20 +100,22 @@ class ImageEncoder(nn.Module):
         """Per-patch vocabulary logits.  # (batch, patches, vocab)"""
         return self.adapter(features) @ codebook.T + self.bias
 
-    def pooled_weights(
+    def pooled_logits(
         self, features: torch.Tensor, codebook: torch.Tensor, pooling: str
     ) -> torch.Tensor:
-        """The image's word weights from its patches.  # (batch, vocab)
+        """The image's vocabulary logits from its patches; ``activate`` gives its word
+        weights.  # (batch, vocab)
 
         ``features``: the adapter reads the mean patch feature (cheapest: one adapter
         pass per image); ``latent``: the mean of the patch logits (computed on the
         mean patch latent, as the codebook is linear); ``max``: the paper's max over
-        the patches' activated weights.
+        the patches (the same as the max of their activated weights: ``activate`` is
+        monotonic).
         """
         if pooling == "features":
-            return activate(self.adapter(features.mean(dim=1)) @ codebook.T + self.bias)
+            return self.adapter(features.mean(dim=1)) @ codebook.T + self.bias
         if pooling == "latent":
-            return activate(self.adapter(features).mean(dim=1) @ codebook.T + self.bias)
+            return self.adapter(features).mean(dim=1) @ codebook.T + self.bias
         if pooling == "max":
-            return activate(self.patch_logits(features, codebook)).amax(dim=1)
+            return self.patch_logits(features, codebook).amax(dim=1)
         raise ValueError(f"unknown pooling {pooling!r} (use one of {', '.join(POOLINGS)})")

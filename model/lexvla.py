@@ -25,7 +25,13 @@ from .class_words import CLASS_WORDS, ClassWords
 from .config import CONFIG_DIR, LexVLAConfig
 from .image_encoder import ImageEncoder, smooth_patches
 from .language_model import load_language_model
-from .query_encoders import QUERY_ENCODERS, LookupEncoder, SentenceQueryEncoder, padded_word_ids
+from .query_encoders import (
+    QUERY_ENCODERS,
+    HybridQueryEncoder,
+    LookupEncoder,
+    SentenceQueryEncoder,
+    padded_word_ids,
+)
 from .sentence import SentenceEncoder
 from .sparse import activate, quantize, sparsify, to_term_dict
 from .text_encoder import TextEncoder
@@ -106,12 +112,12 @@ class LexVLA(nn.Module):
                 raise ValueError(f"unknown query encoder {name!r}; known: {QUERY_ENCODERS}")
             if name == "lookup":
                 encoders[name] = LookupEncoder(len(self.vocab))
-            elif name == "sentence":
+            elif name in ("sentence", "hybrid"):
                 if self.text.sentence is None:
-                    raise ValueError("the sentence query encoder needs text.sentence_encoder")
-                width = self.config.text_adapter_hidden
-                dim = self.text.sentence.dim
-                encoders[name] = SentenceQueryEncoder(dim, width, hidden, len(self.vocab))
+                    raise ValueError(f"the {name} query encoder needs text.sentence_encoder")
+                kind = SentenceQueryEncoder if name == "sentence" else HybridQueryEncoder
+                width, dim = self.config.text_adapter_hidden, self.text.sentence.dim
+                encoders[name] = kind(dim, width, hidden, len(self.vocab))
         return encoders
 
     # ---- construction and checkpoints -------------------------------------------------
@@ -226,14 +232,22 @@ class LexVLA(nn.Module):
         they say how strongly each patch (the mean of its ``patch_window`` neighbourhood)
         activates each word, which is what heatmaps and PatchDis read.
         """
-        pooled = self.image.pooled_weights(features, self.codebook, self.config.pooling)
-        weights = self.finish(self.add_class_prior(pooled, features))
+        weights = self.image_words(self.image_logits(features), features)
         patches = None
         if with_patches:
             local = smooth_patches(features, patch_window)
             own = activate(self.image.patch_logits(local, self.codebook))
             patches = self.add_class_prior(own, local.unsqueeze(-2))
         return weights, patches
+
+    def image_logits(self, features: torch.Tensor) -> torch.Tensor:
+        """The pooled vocabulary logits of images' patch features.  # (batch, vocab)"""
+        return self.image.pooled_logits(features, self.codebook, self.config.pooling)
+
+    def image_words(self, logits: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """Image word weights from :meth:`image_logits` (the class prior added).
+        # (batch, vocab)"""
+        return self.finish(self.add_class_prior(activate(logits), features))
 
     def add_class_prior(self, weights: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         """``weights + class_prior * |weights| * prior``, the prior being the class words of
@@ -288,9 +302,17 @@ class LexVLA(nn.Module):
             return self.text_weights(stacked)
         if encoder == "lookup":
             return self.finish(cast(LookupEncoder, self.queries["lookup"])(word_ids))
-        sentence = cast(SentenceQueryEncoder, self.queries["sentence"])
+        if encoder == "sentence":
+            return self.finish(self._expansion(self.queries["sentence"], stacked))
+        hybrid = cast(HybridQueryEncoder, self.queries["hybrid"])
+        return self.finish(self._expansion(hybrid.sentence, stacked) + hybrid.lookup(word_ids))
+
+    def _expansion(self, encoder: nn.Module, stacked: torch.Tensor) -> torch.Tensor:
+        """A sentence query encoder's word weights from the embedding at the end of
+        ``stacked``.  # (batch, vocab)"""
+        sentence = cast(SentenceQueryEncoder, encoder)
         dim = int(sentence.adapter.norm.normalized_shape[0])
-        return self.finish(activate(sentence.logits(stacked[:, -dim:], self.codebook)))
+        return activate(sentence.logits(stacked[:, -dim:], self.codebook))
 
     @torch.inference_mode()
     def encode_queries(self, texts: Sequence[str], encoder: str | None = None) -> LexicalOutput:
@@ -304,7 +326,7 @@ class LexVLA(nn.Module):
         device = self.codebook.device
         ids = padded_word_ids(texts, self.vocab.index).to(device)
         stacked = torch.zeros(len(texts), 0, device=device)
-        if name == "sentence":
+        if name in ("sentence", "hybrid"):
             assert self.text.sentence is not None
             stacked = self.text.sentence(list(texts))
         return LexicalOutput(word_weights=self.query_weights(name, stacked, ids))

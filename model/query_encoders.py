@@ -8,7 +8,9 @@ names the one searches use (``query_encoder``):
 - ``sentence``: the MiniLM sentence embedding through its own adapter into the same
   frozen codebook (no LM forward);
 - ``lookup``: inference-free: the query's own vocabulary words, each with a learned
-  weight (no model at all).
+  weight (no model at all);
+- ``hybrid``: ``sentence``'s expansion plus ``lookup``'s own words (own modules, trained
+  together): what the sentence implies, and always the words the user typed.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from torch import nn
 
 from .image_encoder import MLPAdapter
 
-QUERY_ENCODERS = ("lm", "sentence", "lookup")
+QUERY_ENCODERS = ("lm", "sentence", "lookup", "hybrid")
 WORD = re.compile(r"[a-z]+")
 
 
@@ -68,3 +70,12 @@ class SentenceQueryEncoder(nn.Module):
     def logits(self, embeddings: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
         """``(batch, dim)`` embeddings -> ``(batch, vocab)`` logits."""
         return self.adapter(embeddings) @ codebook.T + self.bias
+
+
+class HybridQueryEncoder(nn.Module):
+    """A :class:`SentenceQueryEncoder`'s expansion plus a :class:`LookupEncoder`'s own words."""
+
+    def __init__(self, dim: int, width: int, hidden: int, vocab_size: int) -> None:
+        super().__init__()
+        self.sentence = SentenceQueryEncoder(dim, width, hidden, vocab_size)
+        self.lookup = LookupEncoder(vocab_size)

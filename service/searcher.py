@@ -58,7 +58,7 @@ class Searcher:
         images = [i for i, q in enumerate(queries) if q.image is not None]
         if texts:
             with self.metrics.timed("encode_text"):
-                encoded = self.model.encode_texts([queries[i].text or "" for i in texts])
+                encoded = self.model.encode_queries([queries[i].text or "" for i in texts])
             weights[texts] = encoded.word_weights.float()
         if images:
             pictures = [queries[i].image for i in images]

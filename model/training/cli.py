@@ -79,20 +79,39 @@ def _train(args: argparse.Namespace) -> None:
 def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     _data_arguments(parser)
     parser.add_argument("--split", default="dev", help="split to evaluate (default: dev)")
-    parser.add_argument("--model", default=None, help="checkpoint folder (default: shipped)")
+    parser.add_argument(
+        "--model",
+        nargs="+",
+        default=["default"],
+        help="checkpoint folders (default: the shipped one), evaluated in one run",
+    )
+    parser.add_argument(
+        "--config",
+        default="",
+        help='JSON sparse settings to evaluate with, e.g. \'{"sparse": {"doc_top_k": 64}}\'',
+    )
+    parser.add_argument("--save", type=Path, help="write the (one) model with --config here")
     parser.add_argument("--no-baseline", action="store_true", help="skip the dense baseline")
     parser.add_argument("--json", type=Path, help="also write the figures here")
 
 
 def _evaluate(args: argparse.Namespace) -> None:
     from .evaluate import evaluate
+    from .trainer import build_model
 
-    model = load_encoder(args.model)
-    result = evaluate(model, args.data, args.split, args.cache, baseline=not args.no_baseline)
-    print(f"{result.name} on {args.data.name} {args.split}: R@1 / R@5 / R@10")
-    print("\n".join(result.lines()))
+    if args.save and len(args.model) > 1:
+        raise ValueError("--save writes one model: give one --model")
+    figures = {}
+    for source in args.model:
+        model = build_model(source, args.config)
+        result = evaluate(model, args.data, args.split, args.cache, baseline=not args.no_baseline)
+        print(f"{source} ({result.name}) on {args.data.name} {args.split}: R@1 / R@5 / R@10")
+        print("\n".join(result.lines()))
+        figures[source] = result.to_json()
+        if args.save:
+            model.save_pretrained(args.save)
     if args.json:
-        args.json.write_text(json.dumps(result.to_json(), indent=2))
+        args.json.write_text(json.dumps(figures, indent=2))
 
 
 def _class_prior_arguments(parser: argparse.ArgumentParser) -> None:

@@ -52,4 +52,12 @@ def distillation(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
     return (kl(student, teacher) + kl(student.T, teacher.T)) / 2
 
 
+def caption_words(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Which words the captions of an image use, predicted from its logits: the listwise
+    cross-entropy ``-Σ_j t_ij log softmax(z_i)_j`` averaged over the batch, where ``t_i``
+    is the distribution of the image's captions' own words (``z``, ``t``: (batch, vocab)).
+    """
+    return -(targets * F.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
+
+
 REGULARISERS = {"overuse": overuse, "flops": flops}

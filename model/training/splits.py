@@ -60,3 +60,16 @@ def sample_batches(
             images[mirror] = split.flipped[idx[mirror]].float()
         rows = idx * split.per + torch.randint(split.per, (len(idx),), generator=generator)
         yield images, split.captions[rows], rows
+
+
+def word_targets(split: SplitFeatures, images: torch.Tensor, vocab_size: int) -> torch.Tensor:
+    """The distribution of the own words of each image's captions (word counts over all
+    of its captions, normalised).  # (batch, vocab)"""
+    if split.words is None:
+        raise ValueError("the split has no own-word ids")
+    rows = images[:, None] * split.per + torch.arange(split.per)
+    ids = split.words[rows].reshape(len(images), -1)
+    counts = torch.zeros(len(images), vocab_size).scatter_add_(
+        1, ids.clamp(min=0), (ids >= 0).float()
+    )
+    return counts / counts.sum(dim=1, keepdim=True).clamp(min=1.0)

@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import cast
 
 import torch
 from tqdm import tqdm
@@ -27,11 +26,11 @@ from ..query_encoders import LookupEncoder
 from ..sentence import MINILM, SentenceEncoder
 from .class_prior import with_prior
 from .data import load_split
-from .evaluate import lexical_retrieval
+from .evaluate import encode_split, lexical_retrieval
 from .features import feature_paths, sentence_embeddings, sentences_path
-from .losses import REGULARISERS, distillation, info_nce
+from .losses import REGULARISERS, caption_words, distillation, info_nce
 from .optim import make_optimizer
-from .splits import SplitFeatures, load_split_features, sample_batches
+from .splits import SplitFeatures, load_split_features, sample_batches, word_targets
 from .teacher import Teacher, train_teacher
 
 log = logging.getLogger(__name__)
@@ -50,6 +49,7 @@ class TrainSettings:
     reg_weight: float = 0.01
     reg_warmup_epochs: int = 10
     distill_weight: float = 0.0  # > 0: also match a dense MiniLM teacher (model.teacher)
+    words_weight: float = 0.0  # > 0: also predict the words of each image's captions
     train_top_k: bool = True  # score batches through the index's top-k, as search does
     dropout: float = 0.0  # dropout on the frozen features the adapters read
     class_prior: float = 0.0  # > 0: train with the ImageNet class-word prior (model.class_words)
@@ -65,25 +65,35 @@ class TrainSettings:
             raise ValueError("class_prior and class_words go together")
 
 
+@dataclass
+class TrainBatch:
+    """What one step trains on (:meth:`to` moves it to a device)."""
+
+    images: torch.Tensor  # (B, patches, dim) image features
+    captions: torch.Tensor  # (B, text dim) stacked caption features, one caption per image
+    words: torch.Tensor  # (B, longest) the captions' own-word ids, -1 padded
+    word_targets: torch.Tensor | None = None  # (B, vocab) the images' captions' words
+    teacher_logits: torch.Tensor | None = None  # (B, B) the dense teacher's similarities
+
+    def to(self, device: torch.device) -> TrainBatch:
+        moved = {f.name: getattr(self, f.name) for f in fields(self)}
+        return replace(self, **{k: v.to(device) for k, v in moved.items() if v is not None})
+
+
 def training_loss(
-    model: LexVLA,
-    images: torch.Tensor,
-    captions: torch.Tensor,
-    words: torch.Tensor,
-    settings: TrainSettings,
-    reg: float,
-    teacher_logits: torch.Tensor | None = None,
+    model: LexVLA, batch: TrainBatch, settings: TrainSettings, reg: float
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """InfoNCE over the batch's lexical similarities (image queries against caption
     documents, and each query encoder's caption queries against image documents, the
-    two directions weighted alike), the weighted regulariser, and distillation from the
-    teacher's similarities when given."""
-    images = torch.nn.functional.dropout(images, settings.dropout)
-    captions = torch.nn.functional.dropout(captions, settings.dropout)
-    image_w, _ = model.image_weights(images)
+    two directions weighted alike), the weighted regulariser, distillation from the
+    teacher's similarities and the prediction of the captions' words, when given."""
+    images = torch.nn.functional.dropout(batch.images, settings.dropout)
+    captions = torch.nn.functional.dropout(batch.captions, settings.dropout)
+    logits = model.image_logits(images)
+    image_w = model.image_words(logits, images)
     text_w = model.text_weights(captions)  # the caption documents
     queries = [
-        text_w if name == "lm" else model.query_weights(name, captions, words)
+        text_w if name == "lm" else model.query_weights(name, captions, batch.words)
         for name in model.config.query_encoders
     ]
     t = settings.temperature
@@ -97,13 +107,17 @@ def training_loss(
         full = [image_w @ text_w.T] + [image_w @ q.T for q in queries if q is not text_w]
         loss = torch.stack([info_nce(s, t) for s in full]).mean()
     parts = {"nce": loss.item()}
-    if teacher_logits is not None:  # the teacher matches the full vectors' similarities
+    if batch.teacher_logits is not None:  # the teacher matches the full vectors' similarities
         pairs = [text_w] + [q for q in queries if q is not text_w]
         distilled = torch.stack(
-            [distillation(image_w @ q.T / t, teacher_logits) for q in pairs]
+            [distillation(image_w @ q.T / t, batch.teacher_logits) for q in pairs]
         ).mean()
         loss = loss + settings.distill_weight * distilled
         parts["distill"] = distilled.item()
+    if batch.word_targets is not None:
+        predicted = caption_words(logits, batch.word_targets)
+        loss = loss + settings.words_weight * predicted
+        parts["words"] = predicted.item()
     if settings.regulariser != "none" and reg > 0:
         penalty = REGULARISERS[settings.regulariser]
         sparsity = penalty(image_w) + penalty(text_w)
@@ -188,6 +202,16 @@ class Trainer:
         log.info("resumed after epoch %d (best dev R@1 sum %.1f)", self.epoch, self.best)
         return True
 
+    def batch(self, images: torch.Tensor, captions: torch.Tensor, rows: torch.Tensor) -> TrainBatch:
+        """A step's batch from sampled images and the rows of their sampled captions."""
+        split, settings = self.train_split, self.settings
+        words = split.words[rows] if split.words is not None else torch.full((len(rows), 1), -1)
+        targets = None
+        if settings.words_weight > 0:
+            targets = word_targets(split, rows // split.per, len(self.model.vocab))
+        teacher = self.teacher.logits(images, rows) if self.teacher else None
+        return TrainBatch(images, captions, words, targets, teacher)
+
     def run_epoch(self) -> dict[str, float]:
         self.model.train()
         device = self.model.codebook.device
@@ -200,17 +224,9 @@ class Trainer:
             desc=f"epoch {self.epoch + 1}",
             leave=False,
         )
-        words = self.train_split.words
         for images, captions, rows in bar:
-            teacher_logits = self.teacher.logits(images, rows) if self.teacher else None
             loss, parts = training_loss(
-                self.model,
-                images.to(device),
-                captions.to(device),
-                (words[rows] if words is not None else torch.full((len(rows), 1), -1)).to(device),
-                self.settings,
-                reg,
-                None if teacher_logits is None else teacher_logits.to(device),
+                self.model, self.batch(images, captions, rows).to(device), self.settings, reg
             )
             self.optimizer.zero_grad()
             loss.backward()
@@ -221,8 +237,13 @@ class Trainer:
             bar.set_postfix(loss=f"{loss.item():.3f}")
         seconds = time.perf_counter() - start
         self.model.eval()
-        report = lexical_retrieval(self.model, self.dev)
+        encoded = encode_split(self.model, self.dev)
+        report = lexical_retrieval(self.model, self.dev, encoded)
         row = {key: value / self.steps_per_epoch for key, value in sums.items()}
+        for name in self.model.config.query_encoders:  # each encoder's text->image recall
+            row[f"dev_t2i_r1_{name}"] = lexical_retrieval(self.model, self.dev, encoded, name).t2i[
+                1
+            ]
         row |= {
             "epoch": self.epoch + 1,
             "pairs_per_s": self.steps_per_epoch * self.settings.batch_size / seconds,
@@ -267,7 +288,7 @@ def build_model(init: str, overrides: str) -> LexVLA:
     """A fresh model of the named config ``init`` with the JSON ``overrides`` merged in, or
     the checkpoint ``init`` (whose config overrides may change only ``sparse`` settings)."""
     changes = json.loads(overrides) if overrides else {}
-    if init in named_configs():
+    if init in named_configs() and init != "default":
         return LexVLA.from_config(load_named_config(init).merged(changes))
     model = load_encoder(init)
     if set(changes) - {"sparse"}:
@@ -279,13 +300,12 @@ def build_model(init: str, overrides: str) -> LexVLA:
 def init_lookup_weights(model: LexVLA, words: torch.Tensor) -> None:
     """Start the lookup encoder's word weights at each word's IDF over the training
     captions (``softplus(weight) = log(N / df)``); unseen words get the largest IDF."""
-    if "lookup" not in model.queries:
-        return
-    lookup = cast(LookupEncoder, model.queries["lookup"])
     df = torch.bincount(words[words >= 0], minlength=len(model.vocab)).float()
     idf = torch.log(len(words) / df.clamp(min=1.0))
-    with torch.no_grad():
-        lookup.weight.copy_(torch.log(torch.expm1(idf.clamp(min=1e-3))))
+    for module in model.queries.modules():
+        if isinstance(module, LookupEncoder):
+            with torch.no_grad():
+                module.weight.copy_(torch.log(torch.expm1(idf.clamp(min=1e-3))))
 
 
 def train(init: str, data: Path, out: Path, cache: Path, settings: TrainSettings) -> Path:

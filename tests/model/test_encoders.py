@@ -11,6 +11,7 @@ from model import LexVLA, load_encoder
 from model.backbones.efficientnet_lite import EfficientNetLite0
 from model.config import SparseConfig
 from model.image_encoder import POOLINGS, smooth_patches
+from model.sparse import activate
 from model.training.features import caption_features
 
 CAPTIONS = [
@@ -101,15 +102,15 @@ def test_poolings_on_hand_checkable_patches(tiny_lite0: LexVLA) -> None:
     image = tiny_lite0.image
     features = torch.randn(2, 4, 1280)
     logits = image.patch_logits(features, tiny_lite0.codebook)  # (2, 4, vocab)
-    latent = image.pooled_weights(features, tiny_lite0.codebook, "latent")
-    assert torch.allclose(latent, torch.log1p(torch.relu(logits.mean(dim=1))), atol=1e-5)
-    maxed = image.pooled_weights(features, tiny_lite0.codebook, "max")
-    assert torch.allclose(maxed, torch.log1p(torch.relu(logits)).amax(dim=1))
+    latent = image.pooled_logits(features, tiny_lite0.codebook, "latent")
+    assert torch.allclose(latent, logits.mean(dim=1), atol=1e-5)
+    maxed = activate(image.pooled_logits(features, tiny_lite0.codebook, "max"))
+    assert torch.allclose(maxed, activate(logits).amax(dim=1))  # the paper's max of weights
     same = features[:, :1].expand(2, 4, 1280)  # identical patches: every pooling agrees
-    pooled = [image.pooled_weights(same, tiny_lite0.codebook, p) for p in POOLINGS]
+    pooled = [image.pooled_logits(same, tiny_lite0.codebook, p) for p in POOLINGS]
     assert all(torch.allclose(pooled[0], p, atol=1e-5) for p in pooled[1:])
     with pytest.raises(ValueError, match="unknown pooling"):
-        image.pooled_weights(features, tiny_lite0.codebook, "sum")
+        image.pooled_logits(features, tiny_lite0.codebook, "sum")
 
 
 def test_larger_inputs_give_finer_grids(tiny_lite0: LexVLA) -> None:

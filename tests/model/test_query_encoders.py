@@ -10,7 +10,7 @@ from model.config import load_named_config
 from model.query_encoders import own_words, padded_word_ids
 from model.training.trainer import build_model, init_lookup_weights
 
-ALL = '{"query_encoders": ["lm", "sentence", "lookup"], "query_encoder": "lookup"}'
+ALL = '{"query_encoders": ["lm", "sentence", "lookup", "hybrid"], "query_encoder": "lookup"}'
 QUERIES = ["a black dog runs on the beach", "Two DOGS, one dog!", "zzz qqq"]
 
 
@@ -48,7 +48,7 @@ def test_lookup_weights_start_at_each_words_idf(model: LexVLA) -> None:
 def test_every_encoder_gives_non_negative_vectors_and_lm_is_the_caption_encoder(
     model: LexVLA,
 ) -> None:
-    for name in ("lm", "sentence", "lookup"):
+    for name in ("lm", "sentence", "lookup", "hybrid"):
         weights = model.encode_queries(QUERIES[:2], encoder=name).word_weights
         assert weights.shape == (2, len(model.vocab)) and (weights >= 0).all()
     lm = model.encode_queries(QUERIES[:2], encoder="lm").word_weights
@@ -66,7 +66,7 @@ def test_query_encoders_round_trip_and_change_the_fingerprint(
     model.save_pretrained(tmp_path / "ckpt")
     loaded = load_encoder(tmp_path / "ckpt")
     assert loaded.config.query_encoder == "lookup"
-    for name in ("sentence", "lookup"):
+    for name in ("sentence", "lookup", "hybrid"):
         expected = model.encode_queries(QUERIES, encoder=name).word_weights
         got = loaded.encode_queries(QUERIES, encoder=name).word_weights
         assert torch.allclose(expected, got, atol=2e-3), name  # float16 storage
@@ -75,6 +75,14 @@ def test_query_encoders_round_trip_and_change_the_fingerprint(
     )
     lm_queries.load_state_dict(model.state_dict())
     assert lm_queries.fingerprint() != model.fingerprint()
+
+
+def test_hybrid_queries_keep_every_own_word_and_add_the_expansion(model: LexVLA) -> None:
+    hybrid = model.encode_queries(QUERIES[:2], encoder="hybrid").word_weights
+    for text, row in zip(QUERIES, hybrid):
+        own = own_words(text, model.vocab.index)
+        assert (row[own] > 0).all()
+        assert int((row > 0).sum()) > len(own)  # the sentence's words too
 
 
 def test_a_query_encoder_the_model_lacks_is_refused(tmp_path: Path) -> None:
