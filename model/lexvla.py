@@ -32,6 +32,7 @@ from .query_encoders import (
     SentenceQueryEncoder,
     padded_word_ids,
 )
+from .random_init import seeded
 from .sentence import SentenceEncoder
 from .sparse import activate, quantize, sparsify, to_term_dict
 from .text_encoder import TextEncoder
@@ -71,10 +72,20 @@ class LexVLA(nn.Module):
 
     codebook: torch.Tensor  # (vocab, hidden)
 
-    def __init__(self, config: LexVLAConfig, vocab: Vocabulary, folder: Path | None = None):
+    def __init__(
+        self, config: LexVLAConfig, vocab: Vocabulary, folder: Path | None = None, seed: int = 0
+    ) -> None:
+        """Build the encoders; the untrained adapters start from ``seed`` (see
+        :mod:`model.random_init`)."""
         super().__init__()
         self.config = config
         self.vocab = vocab
+        with seeded(seed):
+            self._build(folder)
+        self.eval()
+
+    def _build(self, folder: Path | None) -> None:
+        config, vocab = self.config, self.vocab
         tokenizer_file = _resolve(config.text.tokenizer, folder) if config.text.tokenizer else None
         lm, tokenizer = load_language_model(config.text.lm, config.text.lm_config, tokenizer_file)
         hidden = int(lm.config.hidden_size)
@@ -102,7 +113,6 @@ class LexVLA(nn.Module):
         self.class_words: ClassWords | None = None  # the ImageNet prior (model.class_words)
         if config.class_prior > 0 and not hasattr(backbone, "classify_features"):
             raise ValueError(f"{config.vision.backbone} has no classifier for a class prior")
-        self.eval()
 
     def _query_encoders(self, hidden: int) -> nn.ModuleDict:
         """The trained query encoders besides ``lm`` (``model.query_encoders``)."""
@@ -123,8 +133,9 @@ class LexVLA(nn.Module):
     # ---- construction and checkpoints -------------------------------------------------
 
     @classmethod
-    def from_config(cls, config: LexVLAConfig) -> LexVLA:
-        """A fresh model: vocabulary from the tokenizer and word list, untrained adapters.
+    def from_config(cls, config: LexVLAConfig, seed: int = 0) -> LexVLA:
+        """A fresh model: vocabulary from the tokenizer and word list, untrained adapters
+        initialised from ``seed``.
 
         The text bias starts at minus the logits of the caption-free prompt, which
         removes the large constant offset every caption vector otherwise carries.
@@ -132,7 +143,7 @@ class LexVLA(nn.Module):
         tokenizer_file = _resolve(config.text.tokenizer, None) if config.text.tokenizer else None
         _, tokenizer = load_language_model(config.text.lm, config.text.lm_config, tokenizer_file)
         vocab = build_vocabulary(tokenizer, read_wordlist(_resolve(config.wordlist, None)))
-        model = cls(config, vocab)
+        model = cls(config, vocab, seed=seed)
         with torch.no_grad():
             empty = model.text.lm_features([""])  # the bias only needs the LM's end state
             model.text.bias.copy_(-(empty.end @ model.codebook.T)[0])

@@ -1,8 +1,15 @@
-"""Random frozen parts (tests' tiny backbones and LMs) without touching the global RNG."""
+"""Seeded random initialisation that never touches the global generator.
+
+A fresh model's trained adapters start from its own seed (``LexVLA.from_config(...,
+seed)``, which ``--seed`` sets), and random frozen parts (tests' tiny backbones and LMs)
+from a fixed one, each on a forked generator: the same seed gives the same model in
+every process, and building a model neither resets nor advances the global generator.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 import torch
@@ -12,10 +19,15 @@ T = TypeVar("T")
 FROZEN_SEED = 0  # a random frozen part is the same network in every run
 
 
-def frozen_random(build: Callable[[], T]) -> T:
-    """``build()`` with its random initialisation drawn from a fixed seed on a forked
-    generator, so the global generator (which ``--seed`` sets for the trained adapters)
-    is neither reset nor advanced."""
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Random draws inside the block come from ``seed`` on a forked generator."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(FROZEN_SEED)
+        torch.manual_seed(seed)
+        yield
+
+
+def frozen_random(build: Callable[[], T]) -> T:
+    """``build()`` with its random initialisation drawn from :data:`FROZEN_SEED`."""
+    with seeded(FROZEN_SEED):
         return build()

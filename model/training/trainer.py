@@ -284,12 +284,13 @@ class Trainer:
         return self.history
 
 
-def build_model(init: str, overrides: str) -> LexVLA:
-    """A fresh model of the named config ``init`` with the JSON ``overrides`` merged in, or
-    the checkpoint ``init`` (whose config overrides may change only ``sparse`` settings)."""
+def build_model(init: str, overrides: str, seed: int = 0) -> LexVLA:
+    """A fresh model of the named config ``init`` with the JSON ``overrides`` merged in and
+    its adapters initialised from ``seed``, or the checkpoint ``init`` (whose config
+    overrides may change only ``sparse`` settings)."""
     changes = json.loads(overrides) if overrides else {}
     if init in named_configs() and init != "default":
-        return LexVLA.from_config(load_named_config(init).merged(changes))
+        return LexVLA.from_config(load_named_config(init).merged(changes), seed)
     model = load_encoder(init)
     if set(changes) - {"sparse"}:
         raise ValueError("a checkpoint's config overrides may only change 'sparse'")
@@ -311,8 +312,8 @@ def init_lookup_weights(model: LexVLA, words: torch.Tensor) -> None:
 def train(init: str, data: Path, out: Path, cache: Path, settings: TrainSettings) -> Path:
     """Train adapters from ``init`` (a config name or checkpoint) on ``data``'s train split,
     choosing the epoch on dev; returns the best checkpoint folder (``out/best``)."""
-    torch.manual_seed(settings.seed)
-    model = build_model(init, settings.config)
+    torch.manual_seed(settings.seed)  # dropout and anything else drawn from the global one
+    model = build_model(init, settings.config, settings.seed)
     if settings.class_prior > 0:
         words = ClassWords.load(Path(settings.class_words) / CLASS_WORDS)
         with_prior(model, words, settings.class_prior)
