@@ -19,7 +19,7 @@ DESCRIPTIONS = {
     400: "The upload is not a usable image",
     401: "Missing or wrong X-API-Key",
     403: "Admin endpoints are disabled",
-    404: "No such image or word",
+    404: "No such image, or its file is gone",
     409: "The new index was written by another model",
     413: "The request body or image is too large",
     415: "Not JSON or multipart, or the upload is not an image",

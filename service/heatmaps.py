@@ -16,7 +16,7 @@ from .metrics import Metrics
 
 
 class NotFoundError(LookupError):
-    """An unknown image id or word (404)."""
+    """An unknown image id (404)."""
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from ..deps import EngineDep, SettingsDep
 from ..engine import SearchEngine
 from ..errors import problems
 from ..heatmaps import NotFoundError
+from ..query_edit import check_words, searchable
 from ..schemas import Heatmap
 from ..thumbnails import thumbnail
 
@@ -59,9 +60,10 @@ async def image_heatmap(
     engine: EngineDep,
 ) -> Heatmap:
     """How strongly each patch of the image activates ``word`` (the model's per-patch weights)."""
-    word = word.strip().lower()
-    if word not in engine.vocabulary:
-        raise HTTPException(404, f"{word!r} is not in the model's vocabulary")
+    word = searchable(word).lower()
+    if not word:
+        raise HTTPException(422, "word: no word given (only blanks or control characters)")
+    check_words([word], engine.vocabulary)
     try:
         patches = await engine.patch_weights(image_id)
     except NotFoundError as exc:

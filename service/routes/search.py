@@ -64,7 +64,11 @@ def _edits(
         text, typed = parse_query(text)
         edits = typed.merged(edits)
         if not text and not edits.boost:
-            raise HTTPException(422, "the query has no words to search for (only -word edits)")
+            raise HTTPException(
+                422,
+                "the query has no words to search for (nothing but -word edits, "
+                "punctuation or control characters)",
+            )
     edits.check(engine.vocabulary)
     return text, edits
 
