@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from .errors import add_error_handlers
 from .limits import BodyLimitMiddleware
+from .methods import MethodsMiddleware
 from .metrics import Metrics, MetricsMiddleware
 from .routes import admin, health, images, page, search
 from .routes.page import STATIC
@@ -54,11 +55,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = Metrics()
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(MethodsMiddleware, routes=app.router.routes)  # inside CORS: preflights
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST"],
+            allow_methods=["GET", "HEAD", "POST"],
             allow_headers=["*"],
         )
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
