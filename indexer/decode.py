@@ -11,6 +11,7 @@ so query images should go through :func:`decode_image` too for identical vectors
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 import struct
 import warnings
@@ -98,11 +99,11 @@ def _over_the_limit(pillow_message: str) -> str:
     return f"{pixels} exceeds the limit of {Image.MAX_IMAGE_PIXELS}"
 
 
-def _open(path: Path) -> Image.Image:
+def _open(source: Path | bytes) -> Image.Image:
     try:
-        return Image.open(path)
+        return Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
     except UnidentifiedImageError as exc:
-        raise ImageSkipped(SkipReason.NOT_AN_IMAGE, str(exc)) from exc
+        raise ImageSkipped(SkipReason.NOT_AN_IMAGE, "no image format Pillow reads") from exc
     except Image.DecompressionBombError as exc:  # over twice the limit: Pillow's own check
         raise ImageSkipped(SkipReason.BOMB, _over_the_limit(str(exc))) from exc
     except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
@@ -111,18 +112,24 @@ def _open(path: Path) -> Image.Image:
         raise ImageSkipped(SkipReason.CORRUPT, str(exc)) from exc
 
 
-def decode_image(path: Path, size: int | None = None) -> DecodedImage:
-    """Decode ``path`` upright in RGB, squashed to ``size`` x ``size`` when given.
+def _byte_count(source: Path | bytes) -> int:
+    if isinstance(source, bytes):
+        return len(source)
+    try:
+        return source.stat().st_size
+    except OSError as exc:
+        raise ImageSkipped(SkipReason.UNREADABLE, str(exc)) from exc
+
+
+def decode_image(source: Path | bytes, size: int | None = None) -> DecodedImage:
+    """Decode an image file (or a file's bytes) upright in RGB, squashed to ``size`` x
+    ``size`` when given.
 
     Raises :class:`ImageSkipped` with the reason when the file cannot be used.
     """
-    try:
-        empty = path.stat().st_size == 0
-    except OSError as exc:
-        raise ImageSkipped(SkipReason.UNREADABLE, str(exc)) from exc
-    if empty:
+    if _byte_count(source) == 0:
         raise ImageSkipped(SkipReason.EMPTY_FILE, "0 bytes")
-    with _open(path) as img:
+    with _open(source) as img:
         width, height = img.size
         limit = Image.MAX_IMAGE_PIXELS
         if limit is not None and width * height > limit:

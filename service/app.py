@@ -17,8 +17,10 @@ from .methods import MethodsMiddleware
 from .metrics import Metrics, MetricsMiddleware
 from .routes import admin, health, images, page, search
 from .routes.page import STATIC
+from .security import SecurityHeadersMiddleware
 from .settings import Settings, get_settings
 from .startup import open_engine
+from .thumbnails import Thumbnails
 
 log = logging.getLogger("service")
 
@@ -54,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="LexSearch", description=DESCRIPTION, version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.metrics = Metrics()
+    app.state.thumbnails = Thumbnails(settings.thumbnail_size)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
     app.add_middleware(MethodsMiddleware, routes=app.router.routes)  # inside CORS: preflights
     if settings.cors_origins:
@@ -64,6 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["*"],
         )
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    docs = [url for url in (app.docs_url, app.swagger_ui_oauth2_redirect_url, app.redoc_url) if url]
+    app.add_middleware(SecurityHeadersMiddleware, pages=["/"], docs=docs)  # on every answer
     add_error_handlers(app)
     for router in (search.router, images.router, health.router, admin.router, page.router):
         app.include_router(router)

@@ -16,7 +16,8 @@ from functools import partial
 from model import LexVLA
 
 from .heatmaps import Heatmaps, NotFoundError, PatchWeights
-from .index_handle import IndexHandle, IndexOpenError, IndexVersions
+from .image_files import FileUnavailableError, UndecodableError
+from .index_handle import IndexHandle, IndexOpenError, IndexVersions, ModelMismatchError
 from .metrics import Metrics
 from .query import Query
 from .searcher import Searcher, SearchResult
@@ -38,7 +39,8 @@ class _ReloadJob(Job):
     pass
 
 
-QUIET = (NotFoundError, IndexOpenError)  # errors of the request, not of the service
+# errors of the request, of a file or of a new index version (logged where answered)
+QUIET = (NotFoundError, FileUnavailableError, UndecodableError, IndexOpenError, ModelMismatchError)
 
 
 class SearchEngine:

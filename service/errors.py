@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from .heatmaps import NotFoundError
-from .index_handle import IndexOpenError, ModelMismatchError
+from .image_files import FileUnavailableError, UndecodableError
 from .query_edit import UnknownWordError
 from .schemas import Problem
 from .uploads import UploadError
@@ -23,16 +23,16 @@ DESCRIPTIONS = {
     409: "The new index was written by another model",
     413: "The request body or image is too large",
     415: "Not JSON or multipart, or the upload is not an image",
-    422: "Invalid parameters (each listed in `errors`)",
+    422: "Invalid parameters (each listed in `errors`), or an image the limits refuse",
     503: "The service is busy or its index is unusable",
 }
 
 STATUS_OF: dict[type[Exception], int] = {
     UnknownWordError: 422,
     NotFoundError: 404,
+    FileUnavailableError: 404,
+    UndecodableError: 422,
     WorkerBusyError: 503,
-    IndexOpenError: 503,
-    ModelMismatchError: 409,
 }
 
 
