@@ -11,9 +11,7 @@ Builds the index first when it is missing (``python -m indexer build`` of the fi
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import subprocess
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -21,45 +19,11 @@ from typing import Any
 
 import httpx
 
-from .common import CACHE, FLICKR8K, REPO, RESULTS, Run, save_figure, table
+from .common import CACHE, FLICKR8K, RESULTS, Run, ensure_index, save_figure, table
 from .load import dev_queries, image_request, measure, stage_means, text_request
 from .server import ServiceProcess
 
 log = logging.getLogger("bench.serve")
-
-
-def ensure_index(index: Path, data: Path, images: int) -> None:
-    """Build an images-only index of the first ``images`` dev images unless there is one."""
-    from indexer import IndexNotFoundError, open_published
-
-    try:
-        open_published(index)
-        return
-    except IndexNotFoundError:
-        pass
-    manifest = index.parent / f"{index.name}.jsonl"
-    manifest.parent.mkdir(parents=True, exist_ok=True)
-    dev = [json.loads(line) for line in (data / "captions.jsonl").read_text().splitlines()]
-    dev = [row for row in dev if row["split"] == "dev"][:images]
-    manifest.write_text(
-        "".join(json.dumps({"id": r["image"], "path": r["image"]}) + "\n" for r in dev)
-    )
-    command = [
-        sys.executable,
-        "-m",
-        "indexer",
-        "build",
-        "--manifest",
-        str(manifest),
-        "--root",
-        str(data / "images"),
-        "--out",
-        str(index),
-        "--no-captions",
-        "--quiet",
-    ]
-    log.info("building the index: %s", " ".join(command))
-    subprocess.run(command, check=True, cwd=REPO)
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:

@@ -36,6 +36,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = await run_in_threadpool(open_engine, app.state.settings, app.state.metrics)
     engine.start()
     app.state.engine = engine
+    app.state.thumbnails = Thumbnails(app.state.settings.thumbnail_size, engine.decoder)
     settings = app.state.settings
     log.info(
         "ready: %d images, %d captions; search page at http://%s:%d/",
@@ -56,7 +57,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="LexSearch", description=DESCRIPTION, version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.metrics = Metrics()
-    app.state.thumbnails = Thumbnails(settings.thumbnail_size)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
     app.add_middleware(MethodsMiddleware, routes=app.router.routes)  # inside CORS: preflights
     if settings.cors_origins:

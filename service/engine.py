@@ -15,8 +15,9 @@ from functools import partial
 
 from model import LexVLA
 
+from .decoding import Decoder, UndecodableError
 from .heatmaps import Heatmaps, NotFoundError, PatchWeights
-from .image_files import FileUnavailableError, UndecodableError
+from .image_files import FileUnavailableError
 from .index_handle import IndexHandle, IndexOpenError, IndexVersions, ModelMismatchError
 from .metrics import Metrics
 from .query import Query
@@ -51,6 +52,7 @@ class SearchEngine:
         model: LexVLA,
         handle: IndexHandle,
         metrics: Metrics,
+        decoder: Decoder,
         *,
         max_batch: int = 8,
         max_queue: int = 256,
@@ -62,7 +64,8 @@ class SearchEngine:
         self.metrics = metrics
         self.fingerprint = model.fingerprint()
         self.searcher = Searcher(model, metrics, boost_factor)
-        self.heatmaps = Heatmaps(model, metrics, heatmap_cache)
+        self.decoder = decoder
+        self.heatmaps = Heatmaps(model, metrics, decoder, heatmap_cache)
         self.versions = IndexVersions(
             handle, self.fingerprint, metrics, reload_interval_s, on_swap=self.heatmaps.clear
         )

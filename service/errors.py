@@ -8,8 +8,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from .decoding import UndecodableError
 from .heatmaps import NotFoundError
-from .image_files import FileUnavailableError, UndecodableError
+from .image_files import FileUnavailableError
 from .query_edit import UnknownWordError
 from .schemas import Problem
 from .uploads import UploadError

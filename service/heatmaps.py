@@ -8,7 +8,8 @@ import torch
 
 from model import LexVLA
 
-from .image_files import decode_indexed, read_indexed
+from .decoding import Decoder
+from .image_files import read_indexed
 from .index_handle import IndexHandle
 from .lru import Lru
 from .metrics import Metrics
@@ -29,9 +30,12 @@ class PatchWeights:
 class Heatmaps:
     """Encodes an indexed image's patches on request; the last ``cache_size`` stay."""
 
-    def __init__(self, model: LexVLA, metrics: Metrics, cache_size: int = 16) -> None:
+    def __init__(
+        self, model: LexVLA, metrics: Metrics, decoder: Decoder, cache_size: int = 16
+    ) -> None:
         self.model = model
         self.metrics = metrics
+        self.decoder = decoder
         self._cache: Lru[tuple[str, str], PatchWeights] = Lru(cache_size)
 
     def patch_weights(self, image_id: str, handle: IndexHandle) -> PatchWeights:
@@ -44,7 +48,7 @@ class Heatmaps:
             raise NotFoundError(f"no image with id {image_id!r} in the index")
         file = read_indexed(rows[0])
         with self.metrics.timed("encode_patches"):
-            picture = decode_indexed(file, int(self.model.image.image_size))
+            picture = self.decoder.indexed(file, int(self.model.image.image_size))
             encoded = self.model.encode_images([picture], with_patches=True)
         assert encoded.patch_word_weights is not None and encoded.grid is not None
         return PatchWeights(encoded.patch_word_weights[0].half(), encoded.grid)

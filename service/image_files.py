@@ -20,7 +20,7 @@ from pathlib import Path, PurePath, PurePosixPath
 
 from PIL import Image
 
-from indexer import ImageRow, ImageSkipped, decode_image
+from indexer import ImageRow
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +29,6 @@ UNKNOWN_TYPE = "application/octet-stream"
 
 class FileUnavailableError(LookupError):
     """The file of an indexed image is gone or no longer what was indexed (404)."""
-
-
-class UndecodableError(ValueError):
-    """An indexed file the service's own limits refuse to decode (422)."""
 
 
 @dataclass(frozen=True)
@@ -104,11 +100,3 @@ def media_type(data: bytes) -> str:
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         return UNKNOWN_TYPE
     return found if found.startswith("image/") else UNKNOWN_TYPE
-
-
-def decode_indexed(file: IndexedFile, size: int | None = None) -> Image.Image:
-    """The file decoded as the indexer decoded it (squashed to ``size`` when given)."""
-    try:
-        return decode_image(file.data, size).image
-    except ImageSkipped as skipped:  # e.g. more pixels than this service's limit
-        raise UndecodableError(f"image {file.image_id!r} cannot be decoded: {skipped}") from skipped

@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(
         default=50_000_000, ge=1, description="larger images are rejected as decompression bombs"
     )
+    max_decodes: int = Field(
+        default=2,
+        ge=1,
+        description="images decoded at once (uploads, thumbnails, heatmaps); each holds its "
+        "full-size pixels while it decodes",
+    )
     thumbnail_size: int = Field(default=320, ge=16, le=2048, description="thumbnail long side")
     heatmap_cache: int = Field(
         default=16,

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import io
 
-from .image_files import IndexedFile, decode_indexed
+from .decoding import Decoder
+from .image_files import IndexedFile
 from .lru import Lru
 
 
 class Thumbnails:
     """Thumbnails ``size`` pixels on their long side; the last ``cache_size`` stay."""
 
-    def __init__(self, size: int, cache_size: int = 1024) -> None:
+    def __init__(self, size: int, decoder: Decoder, cache_size: int = 1024) -> None:
         self.size = size
+        self.decoder = decoder
         self._cache: Lru[str, bytes] = Lru(cache_size)
 
     def of(self, file: IndexedFile) -> bytes:
@@ -20,7 +22,7 @@ class Thumbnails:
         return self._cache.get(file.sha256, lambda: self._encode(file))
 
     def _encode(self, file: IndexedFile) -> bytes:
-        image = decode_indexed(file)
+        image = self.decoder.indexed(file, min_side=self.size)  # reduced where it can be
         image.thumbnail((self.size, self.size))
         out = io.BytesIO()
         image.save(out, format="JPEG", quality=85)

@@ -85,7 +85,9 @@ async def _run(
     image = None
     if upload is not None:
         size = int(engine.model.image.image_size)
-        image = await run_in_threadpool(decode_upload, upload, size, settings.max_upload_bytes)
+        image = await run_in_threadpool(
+            decode_upload, upload, size, settings.max_upload_bytes, engine.decoder
+        )
     k = options.k or settings.default_k
     result = await engine.search(EngineQuery(options.target, k, edits, text=text, image=image))
     return SearchResponse(
