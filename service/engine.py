@@ -55,7 +55,8 @@ class SearchEngine:
         decoder: Decoder,
         *,
         max_batch: int = 8,
-        max_queue: int = 256,
+        max_queue: int = 64,
+        queue_deadline_s: float = 2.0,
         boost_factor: float = 2.0,
         reload_interval_s: float = 2.0,
         heatmap_cache: int = 16,
@@ -74,6 +75,7 @@ class SearchEngine:
             self.versions.maybe_reload,
             max_batch=max_batch,
             max_queue=max_queue,
+            deadline_s=queue_deadline_s,
             idle_s=reload_interval_s,
         )
 

@@ -28,7 +28,15 @@ class Settings(BaseSettings):
         default=8, ge=1, le=256, description="queries the search worker encodes together"
     )
     max_queue: int = Field(
-        default=256, ge=1, description="queued searches before the service answers 503"
+        default=64,
+        ge=1,
+        description="requests waiting for the search worker before more are answered 429",
+    )
+    queue_deadline_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="a request the search worker has not started within this many seconds "
+        "is answered 429 with Retry-After (load shedding)",
     )
     boost_factor: float = Field(
         default=2.0,

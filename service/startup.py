@@ -71,6 +71,7 @@ def open_engine(settings: Settings, metrics: Metrics) -> SearchEngine:
             Decoder(settings.max_decodes, metrics),
             max_batch=settings.max_batch,
             max_queue=settings.max_queue,
+            queue_deadline_s=settings.queue_deadline_s,
             boost_factor=settings.boost_factor,
             reload_interval_s=settings.reload_interval_s,
             heatmap_cache=settings.heatmap_cache,

@@ -22,7 +22,7 @@ router = APIRouter(
 )
 
 
-@router.post("/reload", response_model=ReloadResult, responses=problems(409, 503))
+@router.post("/reload", response_model=ReloadResult, responses=problems(409, 429, 503))
 async def reload(engine: EngineDep) -> ReloadResult:
     """Look for a newly published index version now (it is also picked up on its own).
 

@@ -53,7 +53,9 @@ def image_thumbnail(image_id: str, engine: EngineDep, thumbnails: ThumbnailsDep)
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": CACHE_IMMUTABLE})
 
 
-@router.get("/heatmaps/{image_id:path}", response_model=Heatmap, responses=problems(404, 422, 503))
+@router.get(
+    "/heatmaps/{image_id:path}", response_model=Heatmap, responses=problems(404, 422, 429, 503)
+)
 async def image_heatmap(
     image_id: str,
     word: Annotated[str, Query(min_length=1, max_length=64, description="a vocabulary word")],

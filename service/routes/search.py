@@ -101,7 +101,7 @@ async def _run(
     )
 
 
-@router.get("/search", response_model=SearchResponse, responses=problems(422, 503))
+@router.get("/search", response_model=SearchResponse, responses=problems(422, 429, 503))
 async def search_get(
     params: Annotated[TextSearch, Query()], engine: EngineDep, settings: SettingsDep
 ) -> SearchResponse:
@@ -143,7 +143,7 @@ def _form_json(form: FormData) -> bytes:
     "/search",
     response_model=SearchResponse,
     openapi_extra=POST_BODY,
-    responses=problems(400, 413, 415, 422, 503),
+    responses=problems(400, 413, 415, 422, 429, 503),
 )
 async def search_post(request: Request, engine: EngineDep, settings: SettingsDep) -> SearchResponse:
     """Search by text (JSON body) or by an image (multipart upload, field ``image``)."""
