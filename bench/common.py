@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
@@ -98,6 +99,20 @@ class Run:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.result, indent=2) + "\n")
         return path
+
+
+def server_run(
+    parser: argparse.ArgumentParser, name: str, argv: list[str] | None
+) -> tuple[argparse.Namespace, Run]:
+    """Arguments and the :class:`Run` of a benchmark against the HTTP service:
+    ``--startup-timeout`` and ``--out`` added to ``parser``, logging set up."""
+    parser.add_argument("--startup-timeout", type=float, default=1200, help="seconds to wait")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    given = argv if argv is not None else sys.argv[1:]
+    return args, Run(name, [f"python -m bench.{name}", *given])
 
 
 def table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:

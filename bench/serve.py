@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from .common import CACHE, FLICKR8K, RESULTS, Run, ensure_index, save_figure, table
+from .common import CACHE, FLICKR8K, ensure_index, save_figure, server_run, table
 from .load import dev_queries, image_request, measure, stage_means, text_request
 from .server import ServiceProcess
 
@@ -73,12 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--port", type=int, default=None, help="server port (default: a free one)")
-    parser.add_argument("--startup-timeout", type=float, default=1200, help="seconds to wait")
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    run = Run("serve", ["python -m bench.serve", *(argv if argv is not None else sys.argv[1:])])
+    args, run = server_run(parser, "serve", argv)
     ensure_index(args.index, args.data, args.images)
     texts, images = dev_queries(args.data)
     server = ServiceProcess(args.index, port=args.port)

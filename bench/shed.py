@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from .common import CACHE, FLICKR8K, REPO, RESULTS, Run, ensure_index, latency_summary, table
+from .common import CACHE, FLICKR8K, REPO, ensure_index, latency_summary, server_run, table
 from .load import Answer, Send, dev_queries, sustain, text_request
 from .server import ServiceProcess
 
@@ -129,12 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--add", type=int, default=100, help="dev images indexer add adds")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--no-indexer", action="store_true", help="skip the second run")
-    parser.add_argument("--startup-timeout", type=float, default=1200, help="seconds to wait")
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    run = Run("shed", ["python -m bench.shed", *(argv if argv is not None else sys.argv[1:])])
+    args, run = server_run(parser, "shed", argv)
     ensure_index(args.index, args.data, INDEXED)
     texts, _ = dev_queries(args.data)
     rows: list[dict[str, Any]] = []

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import io
 import logging
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +21,7 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from .common import CACHE, RESULTS, Run, rss_mb
+from .common import CACHE, rss_mb, server_run
 from .server import ServiceProcess
 
 log = logging.getLogger("bench.upload_memory")
@@ -67,16 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--uploads", type=int, default=8, help="uploads sent at once")
     parser.add_argument("--side", type=int, default=7000, help="image side in pixels")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds before 'after'")
-    parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--name", default="upload_memory", help="name of the JSON file")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    run = Run("upload_memory", ["python -m bench.upload_memory", *(argv or sys.argv[1:])])
+    args, run = server_run(parser, "upload_memory", argv)
     png = gradient_png(args.side)
     files = {"image": ("big.png", png, "image/png")}
     with ServiceProcess(args.index) as server:
-        server.wait_ready(1200)
+        server.wait_ready(args.startup_timeout)
         with httpx.Client(base_url=server.url, timeout=300) as http:
             http.get("/search", params={"q": "a dog on the beach"}).raise_for_status()
         before = rss_mb(pid=server.pid)
