@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import logging
 import os
 import platform
 import re
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +21,8 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 CACHE = REPO / "cache" / "bench"
 FLICKR8K = REPO.parent / "shared" / "data" / "flickr8k"
+
+log = logging.getLogger("bench")
 
 
 def save_figure(fig: Any, path: Path) -> None:
@@ -51,9 +56,10 @@ def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def rss_mb(field: str = "VmRSS") -> float:
-    """This process's resident memory (``VmRSS``) or its peak (``VmHWM``) in MB."""
-    match = re.search(rf"{field}:\s+(\d+) kB", Path("/proc/self/status").read_text())
+def rss_mb(field: str = "VmRSS", pid: int | str = "self") -> float:
+    """A process's resident memory (``VmRSS``) or its peak (``VmHWM``) in MB (this one's
+    unless ``pid`` is given)."""
+    match = re.search(rf"{field}:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
     return int(match.group(1)) / 1024 if match else float("nan")
 
 
@@ -95,6 +101,20 @@ class Run:
         return path
 
 
+def server_run(
+    parser: argparse.ArgumentParser, name: str, argv: list[str] | None
+) -> tuple[argparse.Namespace, Run]:
+    """Arguments and the :class:`Run` of a benchmark against the HTTP service:
+    ``--startup-timeout`` and ``--out`` added to ``parser``, logging set up."""
+    parser.add_argument("--startup-timeout", type=float, default=1200, help="seconds to wait")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    given = argv if argv is not None else sys.argv[1:]
+    return args, Run(name, [f"python -m bench.{name}", *given])
+
+
 def table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     """A plain-text table (Markdown pipe syntax) of ``columns`` of ``rows``."""
 
@@ -106,3 +126,37 @@ def table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def ensure_index(index: Path, data: Path, images: int) -> None:
+    """Build an images-only index of the first ``images`` dev images unless there is one."""
+    from indexer import IndexNotFoundError, open_published
+
+    try:
+        open_published(index)
+        return
+    except IndexNotFoundError:
+        pass
+    manifest = index.parent / f"{index.name}.jsonl"
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    dev = [json.loads(line) for line in (data / "captions.jsonl").read_text().splitlines()]
+    dev = [row for row in dev if row["split"] == "dev"][:images]
+    manifest.write_text(
+        "".join(json.dumps({"id": r["image"], "path": r["image"]}) + "\n" for r in dev)
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "indexer",
+        "build",
+        "--manifest",
+        str(manifest),
+        "--root",
+        str(data / "images"),
+        "--out",
+        str(index),
+        "--no-captions",
+        "--quiet",
+    ]
+    log.info("building the index: %s", " ".join(command))
+    subprocess.run(command, check=True, cwd=REPO)

@@ -3,11 +3,13 @@
 Flickr8k dev captions are the text queries and dev photos the image uploads (each query
 distinct, so nothing is served from a cache); :func:`measure` sends them from
 ``concurrency`` clients, each on its own connection, and reports latency percentiles,
-QPS and the server process's CPU time per query.
+QPS and the server process's CPU time per query; :func:`sustain` keeps clients sending
+for a time and records every answer's status (load shedding).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import statistics
 import threading
@@ -111,6 +113,48 @@ def measure(server: ServiceProcess, name: str, requests: list[Send], concurrency
         mean_ms=round(statistics.fmean(ms), 1),
         server_cpu_ms=round(1000 * cpu / len(ms), 1),
     )
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One request of :func:`sustain`: when it was sent, how long it took, its status."""
+
+    began: float  # seconds since the load started
+    seconds: float
+    status: int  # 0: no answer (a connection error or the client's timeout)
+
+
+def sustain(
+    server: ServiceProcess, requests: list[Send], clients: int, seconds: float
+) -> list[Answer]:
+    """``clients`` clients, each on its own connection, sending ``requests`` in turn (from
+    the start again when all were sent) for ``seconds``; after a 429 a client waits the
+    ``Retry-After`` it was told, as a well-behaved client does."""
+    answers: list[Answer] = []
+    lock = threading.Lock()
+    pending = itertools.cycle(requests)
+    start = time.perf_counter()
+
+    def client() -> None:
+        with httpx.Client(base_url=server.url, timeout=120) as http:
+            while (began := time.perf_counter()) < start + seconds:
+                with lock:
+                    send = next(pending)
+                try:
+                    response = send(http)
+                    status, retry = response.status_code, response.headers.get("retry-after")
+                except httpx.HTTPError:
+                    status, retry = 0, None
+                with lock:
+                    answers.append(Answer(began - start, time.perf_counter() - began, status))
+                if status == 429:
+                    left = start + seconds - time.perf_counter()
+                    time.sleep(max(0.0, min(float(retry or 1), left)))
+
+    with ThreadPoolExecutor(clients) as pool:
+        for future in [pool.submit(client) for _ in range(clients)]:
+            future.result()
+    return answers
 
 
 def stage_means(url: str) -> dict[str, float]:

@@ -11,55 +11,18 @@ Builds the index first when it is missing (``python -m indexer build`` of the fi
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import subprocess
-import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from .common import CACHE, FLICKR8K, REPO, RESULTS, Run, save_figure, table
+from .common import CACHE, FLICKR8K, ensure_index, save_figure, server_run, table
 from .load import dev_queries, image_request, measure, stage_means, text_request
 from .server import ServiceProcess
 
 log = logging.getLogger("bench.serve")
-
-
-def ensure_index(index: Path, data: Path, images: int) -> None:
-    """Build an images-only index of the first ``images`` dev images unless there is one."""
-    from indexer import IndexNotFoundError, open_published
-
-    try:
-        open_published(index)
-        return
-    except IndexNotFoundError:
-        pass
-    manifest = index.parent / f"{index.name}.jsonl"
-    manifest.parent.mkdir(parents=True, exist_ok=True)
-    dev = [json.loads(line) for line in (data / "captions.jsonl").read_text().splitlines()]
-    dev = [row for row in dev if row["split"] == "dev"][:images]
-    manifest.write_text(
-        "".join(json.dumps({"id": r["image"], "path": r["image"]}) + "\n" for r in dev)
-    )
-    command = [
-        sys.executable,
-        "-m",
-        "indexer",
-        "build",
-        "--manifest",
-        str(manifest),
-        "--root",
-        str(data / "images"),
-        "--out",
-        str(index),
-        "--no-captions",
-        "--quiet",
-    ]
-    log.info("building the index: %s", " ".join(command))
-    subprocess.run(command, check=True, cwd=REPO)
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
@@ -109,12 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--port", type=int, default=None, help="server port (default: a free one)")
-    parser.add_argument("--startup-timeout", type=float, default=1200, help="seconds to wait")
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    run = Run("serve", ["python -m bench.serve", *(argv if argv is not None else sys.argv[1:])])
+    args, run = server_run(parser, "serve", argv)
     ensure_index(args.index, args.data, args.images)
     texts, images = dev_queries(args.data)
     server = ServiceProcess(args.index, port=args.port)

@@ -4,13 +4,16 @@ Handles what real collections hold: EXIF rotation, CMYK, palette and alpha image
 (composited on white), 16-bit and float images (rescaled, not clipped), and rejects
 empty, non-image, truncated and corrupt files and decompression bombs (more pixels
 than Pillow's ``Image.MAX_IMAGE_PIXELS``; :func:`set_pixel_limit` changes it).
-Large JPEGs are decoded at a reduced DCT scale when the encoder wants a small input,
-so query images should go through :func:`decode_image` too for identical vectors.
+Large images are decoded at a reduced scale when the encoder wants a small input (JPEGs
+in the DCT domain), so query images should go through :func:`decode_image` too for
+identical vectors.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
+import re
 import struct
 import warnings
 import zlib
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from .records import SkipReason
 
@@ -28,6 +31,18 @@ warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS  # Pillow's limit, about 89 megapixels
 EXIF_ORIENTATION = 0x0112
 SWAPPING_ORIENTATIONS = frozenset({5, 6, 7, 8})
+TRANSPOSES = {  # EXIF orientation -> the transposition that makes the stored pixels upright
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+REDUCIBLE_MODES = frozenset(
+    {"L", "LA", "La", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "I", "F"}
+)
 WHITE = (255, 255, 255, 255)
 SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
 DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, MemoryError)
@@ -90,53 +105,82 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def _open(path: Path) -> Image.Image:
+def _over_the_limit(pillow_message: str) -> str:
+    """Pillow's bomb message names twice the limit; say which limit was set instead."""
+    count = re.search(r"\((\d+) pixels\)", pillow_message)
+    pixels = f"{count[1]} pixels" if count else "the image"
+    return f"{pixels} exceeds the limit of {Image.MAX_IMAGE_PIXELS}"
+
+
+def _open(source: Path | bytes) -> Image.Image:
     try:
-        return Image.open(path)
+        return Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
     except UnidentifiedImageError as exc:
-        raise ImageSkipped(SkipReason.NOT_AN_IMAGE, str(exc)) from exc
-    except Image.DecompressionBombError as exc:
-        raise ImageSkipped(SkipReason.BOMB, str(exc)) from exc
+        raise ImageSkipped(SkipReason.NOT_AN_IMAGE, "no image format Pillow reads") from exc
+    except Image.DecompressionBombError as exc:  # over twice the limit: Pillow's own check
+        raise ImageSkipped(SkipReason.BOMB, _over_the_limit(str(exc))) from exc
     except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
         raise ImageSkipped(SkipReason.UNREADABLE, str(exc)) from exc
     except DECODE_ERRORS as exc:
         raise ImageSkipped(SkipReason.CORRUPT, str(exc)) from exc
 
 
-def decode_image(path: Path, size: int | None = None) -> DecodedImage:
-    """Decode ``path`` upright in RGB, squashed to ``size`` x ``size`` when given.
-
-    Raises :class:`ImageSkipped` with the reason when the file cannot be used.
-    """
+def _byte_count(source: Path | bytes) -> int:
+    if isinstance(source, bytes):
+        return len(source)
     try:
-        empty = path.stat().st_size == 0
+        return source.stat().st_size
     except OSError as exc:
         raise ImageSkipped(SkipReason.UNREADABLE, str(exc)) from exc
-    if empty:
+
+
+def _reduced(img: Image.Image, min_side: int | None) -> Image.Image:
+    """``img`` shrunk by the largest whole factor that keeps each side >= ``min_side``
+    (box averaging; modes whose values are no intensities, like palettes, stay)."""
+    factor = min(img.size) // min_side if min_side else 1
+    return img.reduce(factor) if factor >= 2 and img.mode in REDUCIBLE_MODES else img
+
+
+def _orientation(img: Image.Image) -> int:
+    try:
+        return int(img.getexif().get(EXIF_ORIENTATION, 1))
+    except (*DECODE_ERRORS, TypeError):
+        return 1  # a broken EXIF block: keep the pixels as stored
+
+
+def decode_image(
+    source: Path | bytes, size: int | None = None, *, min_side: int | None = None
+) -> DecodedImage:
+    """Decode an image file (or a file's bytes) upright in RGB, squashed to ``size`` x
+    ``size`` when given.
+
+    When the picture is far larger than needed it is decoded at a reduced scale: JPEGs
+    in the DCT domain, other formats by a whole-factor reduction right after loading,
+    each side staying at least ``min_side`` (default ``size``), so no copy of the full
+    size pixels is made. Raises :class:`ImageSkipped` with the reason when the file
+    cannot be used.
+    """
+    if _byte_count(source) == 0:
         raise ImageSkipped(SkipReason.EMPTY_FILE, "0 bytes")
-    with _open(path) as img:
+    min_side = min_side or size
+    with _open(source) as img:
         width, height = img.size
         limit = Image.MAX_IMAGE_PIXELS
         if limit is not None and width * height > limit:
             raise ImageSkipped(
                 SkipReason.BOMB, f"{width}x{height} pixels exceeds the limit of {limit}"
             )
-        try:
-            orientation = img.getexif().get(EXIF_ORIENTATION, 1)
-        except DECODE_ERRORS:
-            orientation = 1
-        if orientation in SWAPPING_ORIENTATIONS:
-            width, height = height, width
-        if size is not None and img.format == "JPEG":
-            img.draft(img.mode, (size, size))  # DCT-domain downscaling, >= size on each side
+        if min_side is not None and img.format == "JPEG":
+            img.draft(img.mode, (min_side, min_side))  # DCT scaling, >= min_side on each side
         try:
             img.load()
         except DECODE_ERRORS as exc:
             raise ImageSkipped(SkipReason.CORRUPT, str(exc)) from exc
-        try:
-            upright = ImageOps.exif_transpose(img)
-        except DECODE_ERRORS:
-            upright = img  # a broken EXIF block: keep the pixels as stored
+        orientation = _orientation(img)
+        if orientation in SWAPPING_ORIENTATIONS:
+            width, height = height, width
+        stored = _reduced(img, min_side)
+        upright = stored.transpose(TRANSPOSES[orientation]) if orientation in TRANSPOSES else stored
         rgb = to_rgb(upright)
     if size is not None:
         rgb = rgb.resize((size, size), Image.Resampling.BILINEAR)

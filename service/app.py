@@ -13,11 +13,14 @@ from starlette.concurrency import run_in_threadpool
 
 from .errors import add_error_handlers
 from .limits import BodyLimitMiddleware
+from .methods import MethodsMiddleware
 from .metrics import Metrics, MetricsMiddleware
 from .routes import admin, health, images, page, search
 from .routes.page import STATIC
+from .security import SecurityHeadersMiddleware
 from .settings import Settings, get_settings
 from .startup import open_engine
+from .thumbnails import Thumbnails
 
 log = logging.getLogger("service")
 
@@ -33,6 +36,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = await run_in_threadpool(open_engine, app.state.settings, app.state.metrics)
     engine.start()
     app.state.engine = engine
+    app.state.thumbnails = Thumbnails(app.state.settings.thumbnail_size, engine.decoder)
     settings = app.state.settings
     log.info(
         "ready: %d images, %d captions; search page at http://%s:%d/",
@@ -54,14 +58,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = Metrics()
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(MethodsMiddleware, routes=app.router.routes)  # inside CORS: preflights
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST"],
+            allow_methods=["GET", "HEAD", "POST"],
             allow_headers=["*"],
         )
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    docs = [url for url in (app.docs_url, app.swagger_ui_oauth2_redirect_url, app.redoc_url) if url]
+    app.add_middleware(SecurityHeadersMiddleware, pages=["/"], docs=docs)  # on every answer
     add_error_handlers(app)
     for router in (search.router, images.router, health.router, admin.router, page.router):
         app.include_router(router)

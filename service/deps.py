@@ -1,4 +1,5 @@
-"""Dependencies of the routes: the settings, the search engine and the admin check."""
+"""Dependencies of the routes: the settings, the search engine, the thumbnails and the
+admin check."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from fastapi import Depends, Header, HTTPException, Request
 
 from .engine import SearchEngine
 from .settings import Settings
+from .thumbnails import Thumbnails
 
 
 def app_settings(request: Request) -> Settings:
@@ -21,8 +23,14 @@ def search_engine(request: Request) -> SearchEngine:
     return engine
 
 
+def thumbnails(request: Request) -> Thumbnails:
+    found: Thumbnails = request.app.state.thumbnails
+    return found
+
+
 SettingsDep = Annotated[Settings, Depends(app_settings)]
 EngineDep = Annotated[SearchEngine, Depends(search_engine)]
+ThumbnailsDep = Annotated[Thumbnails, Depends(thumbnails)]
 
 
 def require_admin(

@@ -15,8 +15,10 @@ from functools import partial
 
 from model import LexVLA
 
+from .decoding import Decoder, UndecodableError
 from .heatmaps import Heatmaps, NotFoundError, PatchWeights
-from .index_handle import IndexHandle, IndexOpenError, IndexVersions
+from .image_files import FileUnavailableError
+from .index_handle import IndexHandle, IndexOpenError, IndexVersions, ModelMismatchError
 from .metrics import Metrics
 from .query import Query
 from .searcher import Searcher, SearchResult
@@ -38,7 +40,8 @@ class _ReloadJob(Job):
     pass
 
 
-QUIET = (NotFoundError, IndexOpenError)  # errors of the request, not of the service
+# errors of the request, of a file or of a new index version (logged where answered)
+QUIET = (NotFoundError, FileUnavailableError, UndecodableError, IndexOpenError, ModelMismatchError)
 
 
 class SearchEngine:
@@ -49,9 +52,11 @@ class SearchEngine:
         model: LexVLA,
         handle: IndexHandle,
         metrics: Metrics,
+        decoder: Decoder,
         *,
         max_batch: int = 8,
-        max_queue: int = 256,
+        max_queue: int = 64,
+        queue_deadline_s: float = 2.0,
         boost_factor: float = 2.0,
         reload_interval_s: float = 2.0,
         heatmap_cache: int = 16,
@@ -60,7 +65,8 @@ class SearchEngine:
         self.metrics = metrics
         self.fingerprint = model.fingerprint()
         self.searcher = Searcher(model, metrics, boost_factor)
-        self.heatmaps = Heatmaps(model, metrics, heatmap_cache)
+        self.decoder = decoder
+        self.heatmaps = Heatmaps(model, metrics, decoder, heatmap_cache)
         self.versions = IndexVersions(
             handle, self.fingerprint, metrics, reload_interval_s, on_swap=self.heatmaps.clear
         )
@@ -69,6 +75,7 @@ class SearchEngine:
             self.versions.maybe_reload,
             max_batch=max_batch,
             max_queue=max_queue,
+            deadline_s=queue_deadline_s,
             idle_s=reload_interval_s,
         )
 

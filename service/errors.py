@@ -8,31 +8,34 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from .decoding import UndecodableError
 from .heatmaps import NotFoundError
-from .index_handle import IndexOpenError, ModelMismatchError
+from .image_files import FileUnavailableError
 from .query_edit import UnknownWordError
 from .schemas import Problem
 from .uploads import UploadError
-from .worker import WorkerBusyError
+from .worker import OverloadedError, WorkerStoppedError
 
 DESCRIPTIONS = {
     400: "The upload is not a usable image",
     401: "Missing or wrong X-API-Key",
     403: "Admin endpoints are disabled",
-    404: "No such image or word",
+    404: "No such image, or its file is gone",
     409: "The new index was written by another model",
     413: "The request body or image is too large",
     415: "Not JSON or multipart, or the upload is not an image",
-    422: "Invalid parameters (each listed in `errors`)",
-    503: "The service is busy or its index is unusable",
+    422: "Invalid parameters (each listed in `errors`), or an image the limits refuse",
+    429: "Too busy to start the request soon: retry after `Retry-After` seconds",
+    503: "The search worker is not running, or the new index version is unusable",
 }
 
 STATUS_OF: dict[type[Exception], int] = {
     UnknownWordError: 422,
     NotFoundError: 404,
-    WorkerBusyError: 503,
-    IndexOpenError: 503,
-    ModelMismatchError: 409,
+    FileUnavailableError: 404,
+    UndecodableError: 422,
+    OverloadedError: 429,
+    WorkerStoppedError: 503,
 }
 
 
@@ -56,7 +59,8 @@ def _validation_problem(_: Request, exc: Exception) -> JSONResponse:
 
 def _known_problem(_: Request, exc: Exception) -> JSONResponse:
     status = exc.status if isinstance(exc, UploadError) else STATUS_OF[type(exc)]
-    return JSONResponse({"detail": str(exc)}, status_code=status)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, OverloadedError) else None
+    return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
 
 def add_error_handlers(app: FastAPI) -> None:

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
-from indexer import decode_image
 from model import LexVLA
 
+from .decoding import Decoder
+from .image_files import read_indexed
 from .index_handle import IndexHandle
+from .lru import Lru
 from .metrics import Metrics
 
 
 class NotFoundError(LookupError):
-    """An unknown image id or word (404)."""
+    """An unknown image id (404)."""
 
 
 @dataclass(frozen=True)
@@ -30,31 +30,28 @@ class PatchWeights:
 class Heatmaps:
     """Encodes an indexed image's patches on request; the last ``cache_size`` stay."""
 
-    def __init__(self, model: LexVLA, metrics: Metrics, cache_size: int = 16) -> None:
+    def __init__(
+        self, model: LexVLA, metrics: Metrics, decoder: Decoder, cache_size: int = 16
+    ) -> None:
         self.model = model
         self.metrics = metrics
-        self.cache_size = cache_size
-        self._cache: OrderedDict[tuple[str, str], PatchWeights] = OrderedDict()
+        self.decoder = decoder
+        self._cache: Lru[tuple[str, str], PatchWeights] = Lru(cache_size)
 
     def patch_weights(self, image_id: str, handle: IndexHandle) -> PatchWeights:
         key = (handle.version, image_id)
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]
+        return self._cache.get(key, lambda: self._encode(image_id, handle))
+
+    def _encode(self, image_id: str, handle: IndexHandle) -> PatchWeights:
         rows = handle.store.images([image_id])
         if not rows:
             raise NotFoundError(f"no image with id {image_id!r} in the index")
-        size = int(self.model.image.image_size)
+        file = read_indexed(rows[0])
         with self.metrics.timed("encode_patches"):
-            picture = decode_image(Path(rows[0].path), size).image
+            picture = self.decoder.indexed(file, int(self.model.image.image_size))
             encoded = self.model.encode_images([picture], with_patches=True)
         assert encoded.patch_word_weights is not None and encoded.grid is not None
-        result = PatchWeights(encoded.patch_word_weights[0].half(), encoded.grid)
-        if self.cache_size:
-            self._cache[key] = result
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
-        return result
+        return PatchWeights(encoded.patch_word_weights[0].half(), encoded.grid)
 
     def clear(self) -> None:
         """Forget every cached image (a new index version was swapped in)."""

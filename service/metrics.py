@@ -53,6 +53,14 @@ class Metrics:
         self.documents = Gauge(
             "lexsearch_index_documents", "Documents in the open index", ["kind"], registry=r
         )
+        self.decodes_running = Gauge(
+            "lexsearch_image_decodes_running", "Images being decoded now", registry=r
+        )
+        self.decodes_peak = Gauge(
+            "lexsearch_image_decodes_peak",
+            "Most images decoded at once since the start (at most max_decodes)",
+            registry=r,
+        )
         self.reloads = Counter(
             "lexsearch_index_reloads", "Index versions picked up after start", registry=r
         )

@@ -9,6 +9,7 @@ words, so ``+beach`` alone is a one-word lexical query); a dropped word gets zer
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -18,7 +19,25 @@ EDIT = re.compile(r"(?<!\S)([+-])([A-Za-z]+)(?!\S)")
 
 
 class UnknownWordError(ValueError):
-    """An edit names a word that is not in the model's vocabulary."""
+    """A word (an edit, a heatmap's word) that is not in the model's vocabulary."""
+
+
+def check_words(words: Iterable[str], vocabulary: Mapping[str, int]) -> None:
+    """Raise :class:`UnknownWordError` naming every word outside the vocabulary."""
+    unknown = [w for w in _unique(words) if w not in vocabulary]
+    if unknown:
+        raise UnknownWordError(
+            f"not in the model's vocabulary: {', '.join(unknown)} "
+            "(words are lowercase whole English words; stop words are not indexed)"
+        )
+
+
+def searchable(text: str) -> str:
+    """``text`` with control and format characters (NUL, escapes) as spaces, whitespace
+    collapsed; empty when no letter or digit is left (nothing to search for)."""
+    spaced = "".join(" " if unicodedata.category(c).startswith("C") else c for c in text)
+    words = " ".join(spaced.split())
+    return words if any(c.isalnum() for c in words) else ""
 
 
 @dataclass(frozen=True)
@@ -36,12 +55,7 @@ class QueryEdits:
 
     def check(self, vocabulary: Mapping[str, int]) -> None:
         """Raise :class:`UnknownWordError` naming every edit word outside the vocabulary."""
-        unknown = [w for w in _unique(self.boost + self.drop) if w not in vocabulary]
-        if unknown:
-            raise UnknownWordError(
-                f"not in the model's vocabulary: {', '.join(unknown)} "
-                "(words are lowercase whole English words; stop words are not indexed)"
-            )
+        check_words(self.boost + self.drop, vocabulary)
 
 
 def _unique(words: Iterable[str]) -> tuple[str, ...]:
@@ -49,11 +63,11 @@ def _unique(words: Iterable[str]) -> tuple[str, ...]:
 
 
 def parse_query(text: str) -> tuple[str, QueryEdits]:
-    """Split query text into the text to encode and its ``+word`` / ``-word`` edits."""
+    """Split query text into the :func:`searchable` text to encode and its ``+word`` /
+    ``-word`` edits."""
     boost = [m.group(2).lower() for m in EDIT.finditer(text) if m.group(1) == "+"]
     drop = [m.group(2).lower() for m in EDIT.finditer(text) if m.group(1) == "-"]
-    rest = " ".join(EDIT.sub(" ", text).split())
-    return rest, QueryEdits(_unique(boost), _unique(drop))
+    return searchable(EDIT.sub(" ", text)), QueryEdits(_unique(boost), _unique(drop))
 
 
 def apply_edits(

@@ -28,7 +28,15 @@ class Settings(BaseSettings):
         default=8, ge=1, le=256, description="queries the search worker encodes together"
     )
     max_queue: int = Field(
-        default=256, ge=1, description="queued searches before the service answers 503"
+        default=64,
+        ge=1,
+        description="requests waiting for the search worker before more are answered 429",
+    )
+    queue_deadline_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="a request the search worker has not started within this many seconds "
+        "is answered 429 with Retry-After (load shedding)",
     )
     boost_factor: float = Field(
         default=2.0,
@@ -40,6 +48,12 @@ class Settings(BaseSettings):
     )
     max_image_pixels: int = Field(
         default=50_000_000, ge=1, description="larger images are rejected as decompression bombs"
+    )
+    max_decodes: int = Field(
+        default=2,
+        ge=1,
+        description="images decoded at once (uploads, thumbnails, heatmaps); each holds its "
+        "full-size pixels while it decodes",
     )
     thumbnail_size: int = Field(default=320, ge=16, le=2048, description="thumbnail long side")
     heatmap_cache: int = Field(

@@ -10,6 +10,7 @@ import torch
 from indexer import set_pixel_limit
 from model import LexVLA, load_encoder, named_configs
 
+from .decoding import Decoder
 from .engine import SearchEngine
 from .index_handle import IndexHandle, open_index
 from .metrics import Metrics
@@ -67,8 +68,10 @@ def open_engine(settings: Settings, metrics: Metrics) -> SearchEngine:
             model,
             handle,
             metrics,
+            Decoder(settings.max_decodes, metrics),
             max_batch=settings.max_batch,
             max_queue=settings.max_queue,
+            queue_deadline_s=settings.queue_deadline_s,
             boost_factor=settings.boost_factor,
             reload_interval_s=settings.reload_interval_s,
             heatmap_cache=settings.heatmap_cache,

@@ -1,22 +1,29 @@
-"""JPEG thumbnails of indexed images, kept in a small in-memory cache."""
+"""JPEG thumbnails of indexed images, kept in a small in-memory cache by content digest."""
 
 from __future__ import annotations
 
 import io
-from functools import lru_cache
-from pathlib import Path
 
-from indexer import decode_image
+from .decoding import Decoder
+from .image_files import IndexedFile
+from .lru import Lru
 
 
-@lru_cache(maxsize=1024)
-def thumbnail(path: str, modified_ns: int, size: int) -> bytes:
-    """The upright image at ``path`` shrunk to ``size`` on its long side, as JPEG.
+class Thumbnails:
+    """Thumbnails ``size`` pixels on their long side; the last ``cache_size`` stay."""
 
-    ``modified_ns`` is part of the cache key, so a replaced file gets a new thumbnail.
-    """
-    image = decode_image(Path(path)).image
-    image.thumbnail((size, size))
-    out = io.BytesIO()
-    image.save(out, format="JPEG", quality=85)
-    return out.getvalue()
+    def __init__(self, size: int, decoder: Decoder, cache_size: int = 1024) -> None:
+        self.size = size
+        self.decoder = decoder
+        self._cache: Lru[str, bytes] = Lru(cache_size)
+
+    def of(self, file: IndexedFile) -> bytes:
+        """The upright image shrunk, as JPEG."""
+        return self._cache.get(file.sha256, lambda: self._encode(file))
+
+    def _encode(self, file: IndexedFile) -> bytes:
+        image = self.decoder.indexed(file, min_side=self.size)  # reduced where it can be
+        image.thumbnail((self.size, self.size))
+        out = io.BytesIO()
+        image.save(out, format="JPEG", quality=85)
+        return out.getvalue()

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException
 
 from ..deps import AdminDep, EngineDep, SettingsDep
 from ..errors import problems
+from ..index_handle import IndexOpenError, ModelMismatchError
 from ..schemas import ReloadResult
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(
     prefix="/admin",
@@ -18,10 +22,28 @@ router = APIRouter(
 )
 
 
-@router.post("/reload", response_model=ReloadResult, responses=problems(409, 503))
+@router.post("/reload", response_model=ReloadResult, responses=problems(409, 429, 503))
 async def reload(engine: EngineDep) -> ReloadResult:
-    """Look for a newly published index version now (it is also picked up on its own)."""
-    changed = await engine.reload()
+    """Look for a newly published index version now (it is also picked up on its own).
+
+    A refused version is named in the answer; the reason, with its paths, in the log.
+    """
+    try:
+        changed = await engine.reload()
+    except ModelMismatchError as exc:
+        log.error("reload refused: %s", exc)
+        raise HTTPException(
+            409,
+            "the newest index version was written by a model of another fingerprint than "
+            f"the loaded one; still serving {engine.handle.version} (the server log says which)",
+        ) from exc
+    except IndexOpenError as exc:
+        log.error("reload refused: %s", exc)
+        raise HTTPException(
+            503,
+            "the newest index version is incomplete or damaged; still serving "
+            f"{engine.handle.version} (the server log says why)",
+        ) from exc
     return ReloadResult(version=engine.handle.version, changed=changed)
 
 

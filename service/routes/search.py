@@ -64,7 +64,11 @@ def _edits(
         text, typed = parse_query(text)
         edits = typed.merged(edits)
         if not text and not edits.boost:
-            raise HTTPException(422, "the query has no words to search for (only -word edits)")
+            raise HTTPException(
+                422,
+                "the query has no words to search for (nothing but -word edits, "
+                "punctuation or control characters)",
+            )
     edits.check(engine.vocabulary)
     return text, edits
 
@@ -81,7 +85,9 @@ async def _run(
     image = None
     if upload is not None:
         size = int(engine.model.image.image_size)
-        image = await run_in_threadpool(decode_upload, upload, size, settings.max_upload_bytes)
+        image = await run_in_threadpool(
+            decode_upload, upload, size, settings.max_upload_bytes, engine.decoder
+        )
     k = options.k or settings.default_k
     result = await engine.search(EngineQuery(options.target, k, edits, text=text, image=image))
     return SearchResponse(
@@ -95,7 +101,7 @@ async def _run(
     )
 
 
-@router.get("/search", response_model=SearchResponse, responses=problems(422, 503))
+@router.get("/search", response_model=SearchResponse, responses=problems(422, 429, 503))
 async def search_get(
     params: Annotated[TextSearch, Query()], engine: EngineDep, settings: SettingsDep
 ) -> SearchResponse:
@@ -137,7 +143,7 @@ def _form_json(form: FormData) -> bytes:
     "/search",
     response_model=SearchResponse,
     openapi_extra=POST_BODY,
-    responses=problems(400, 413, 415, 422, 503),
+    responses=problems(400, 413, 415, 422, 429, 503),
 )
 async def search_post(request: Request, engine: EngineDep, settings: SettingsDep) -> SearchResponse:
     """Search by text (JSON body) or by an image (multipart upload, field ``image``)."""

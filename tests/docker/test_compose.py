@@ -3,6 +3,7 @@ exists in the repository and agrees with the service's settings and the indexer'
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -84,6 +85,15 @@ def test_api_port_is_published_exposed_and_probed() -> None:
     assert image_of("api").last("EXPOSE").args == port
     probe = image_of("api").last("HEALTHCHECK").exec_form()
     assert service("api")["healthcheck"]["test"] == ["CMD", *probe]
+
+
+def test_api_is_published_on_this_machine_only_unless_told_otherwise() -> None:
+    """A fresh ``docker compose up`` must not open the search API to the network."""
+    (entry,) = service("api")["ports"]
+    assert re.fullmatch(r"\$\{API_PORT:-[^}]*\}:8000", entry), entry
+    assert interpolated(entry) == "127.0.0.1:8000:8000", "host address, host port, container port"
+    readme = (REPO / "README.md").read_text()
+    assert "API_PORT=0.0.0.0:8000" in readme, "the README says how to open it"
 
 
 def test_indexers_write_the_volume_the_api_reads_and_see_the_same_images() -> None:

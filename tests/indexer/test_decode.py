@@ -83,3 +83,16 @@ def test_large_jpegs_decode_at_reduced_scale_close_to_a_full_decode(tmp_path: Pa
         full_size = img.convert("RGB").resize((64, 64), Image.Resampling.BILINEAR)
     full = np.asarray(full_size, dtype=np.int32)
     assert np.abs(fast - full).mean() < 8
+
+
+def test_large_pngs_are_reduced_right_after_loading_and_stay_close(tmp_path: Path) -> None:
+    ramp = np.linspace(0, 255, 2400)
+    picture = np.stack([np.tile(ramp, (1200, 1)), np.tile(ramp[::2, None], (1, 2400))] * 2, -1)
+    Image.fromarray(picture[..., :3].astype(np.uint8)).save(tmp_path / "big.png")
+    reduced = decode_image(tmp_path / "big.png", min_side=100).image
+    assert reduced.size == (200, 100), "the largest whole factor keeping each side >= 100"
+    fast = pixels(tmp_path, "big.png", 64)
+    with Image.open(tmp_path / "big.png") as img:
+        full = np.asarray(img.convert("RGB").resize((64, 64), Image.Resampling.BILINEAR))
+    assert np.abs(fast - full.astype(np.int32)).mean() < 2
+    assert decode_image((tmp_path / "big.png").read_bytes(), 64).image.size == (64, 64)

@@ -102,6 +102,17 @@ def test_bad_uploads(client: TestClient, data: bytes, status: int, message: str)
     assert "/tmp" not in detail(response), "no server paths in messages"
 
 
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+@pytest.mark.parametrize("side", [7_500, 30_000], ids=["over-the-limit", "over-twice-the-limit"])
+def test_a_bomb_is_refused_naming_the_configured_limit(client: TestClient, side: int) -> None:
+    """Pillow refuses images over twice its limit itself, with its own (doubled) figure."""
+    response = upload(client, bomb_png(side))
+    assert response.status_code == 413  # type: ignore[attr-defined]
+    message = detail(response)
+    assert "pixels exceeds the limit of 50000000" in message, "the configured limit"
+    assert "100000000" not in message
+
+
 def test_odd_but_valid_images_are_searched(client: TestClient) -> None:
     for data in (image_bytes(mode="RGBA"), image_bytes(mode="L"), image_bytes((3, 2000), "GIF")):
         assert upload(client, data).status_code == 200  # type: ignore[attr-defined]

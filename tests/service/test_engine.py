@@ -13,7 +13,7 @@ from service.engine import SearchEngine
 from service.metrics import Metrics
 from service.query import Query, Target
 from service.startup import open_engine
-from service.worker import WorkerBusyError
+from service.worker import OverloadedError, WorkerStoppedError
 
 from .conftest import index_settings
 
@@ -71,8 +71,8 @@ def test_a_full_queue_answers_busy(engine: SearchEngine) -> None:
         )
 
     results = asyncio.run(run())
-    busy = [r for r in results if isinstance(r, WorkerBusyError)]
-    assert busy and "searches are queued; retry" in str(busy[0])
+    busy = [r for r in results if isinstance(r, OverloadedError)]
+    assert busy and "requests are queued; retry" in str(busy[0])
     assert all(r.hits for r in results if not isinstance(r, Exception))  # type: ignore[attr-defined]
 
 
@@ -80,5 +80,5 @@ def test_a_stopped_worker_answers_busy(tiny_index: Path) -> None:
     engine = open_engine(index_settings(tiny_index), Metrics())
     engine.start()
     engine.close()
-    with pytest.raises(WorkerBusyError, match="not running"):
+    with pytest.raises(WorkerStoppedError, match="not running"):
         asyncio.run(engine.search(query("a dog")))

@@ -55,9 +55,23 @@ def test_heatmap_is_the_models_patch_weights_of_the_word(
 
 
 def test_heatmap_errors(client: TestClient) -> None:
-    unknown_word = client.get("/heatmaps/chelsea.jpg", params={"word": "zebra"})
-    assert unknown_word.status_code == 404 and "zebra" in unknown_word.json()["detail"]
     unknown_image = client.get("/heatmaps/nothing.jpg", params={"word": "cat"})
     assert unknown_image.status_code == 404 and "nothing.jpg" in unknown_image.json()["detail"]
     assert client.get("/heatmaps/chelsea.jpg").status_code == 422
     assert client.get("/heatmaps/chelsea.jpg", params={"word": ""}).status_code == 422
+
+
+@pytest.mark.parametrize("word", [" ", "\t", "\x00"])
+def test_a_blank_heatmap_word_is_422(client: TestClient, word: str) -> None:
+    response = client.get("/heatmaps/chelsea.jpg", params={"word": word})
+    assert response.status_code == 422, response.text
+    assert "word" in response.json()["detail"]
+
+
+def test_an_unknown_word_is_422_on_heatmaps_as_on_search(client: TestClient) -> None:
+    """One status for one mistake: a word outside the vocabulary is a bad parameter value."""
+    heatmap = client.get("/heatmaps/chelsea.jpg", params={"word": "zebra"})
+    search = client.get("/search", params={"q": "a cat", "boost": "zebra"})
+    assert heatmap.status_code == search.status_code == 422
+    assert "not in the model's vocabulary: zebra" in heatmap.json()["detail"]
+    assert heatmap.json()["detail"] == search.json()["detail"]

@@ -170,3 +170,18 @@ def test_a_query_of_drops_alone_is_rejected(client: TestClient) -> None:
     response = client.get("/search", params={"q": "-dog -cat"})
     assert response.status_code == 422
     assert "no words to search for" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("q", ["\x00", "\x00\x01\x02\x1b", "\x7f\x00 -dog", "?!. ,;"])
+def test_a_query_with_nothing_searchable_left_is_rejected(client: TestClient, q: str) -> None:
+    """Control characters, NUL and punctuation alone are no query (not some unrelated words)."""
+    response = client.get("/search", params={"q": q})
+    assert response.status_code == 422
+    assert "no words to search for" in response.json()["detail"]
+
+
+def test_control_characters_inside_a_query_are_spaces(client: TestClient) -> None:
+    spaced = client.get("/search", params={"q": "a dog\x00on\x1bthe beach"}).json()
+    assert spaced["query"]["text"] == "a dog on the beach"
+    plain = client.get("/search", params={"q": "a dog on the beach"}).json()
+    assert query_vector(spaced) == query_vector(plain)
