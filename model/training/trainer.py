@@ -24,11 +24,12 @@ from ..config import load_named_config, named_configs
 from ..lexvla import LexVLA
 from ..query_encoders import LookupEncoder
 from ..sentence import MINILM, SentenceEncoder
+from ..sparse import activate
 from .class_prior import with_prior
 from .data import load_split
 from .evaluate import encode_split, lexical_retrieval
 from .features import feature_paths, sentence_embeddings, sentences_path
-from .losses import REGULARISERS, caption_words, distillation, info_nce
+from .losses import REGULARISERS, caption_words, distillation, flops, info_nce
 from .optim import make_optimizer
 from .splits import SplitFeatures, load_split_features, sample_batches, word_targets
 from .teacher import Teacher, train_teacher
@@ -48,6 +49,7 @@ class TrainSettings:
     regulariser: str = "overuse"  # "overuse", "flops" or "none"
     reg_weight: float = 0.01
     reg_warmup_epochs: int = 10
+    raw_flops_weight: float = 0.0  # FLOPs on the unnormalised weights (same ramp): fewer words
     distill_weight: float = 0.0  # > 0: also match a dense MiniLM teacher (model.teacher)
     words_weight: float = 0.0  # > 0: also predict the words of each image's captions
     train_top_k: bool = True  # score batches through the index's top-k, as search does
@@ -81,17 +83,19 @@ class TrainBatch:
 
 
 def training_loss(
-    model: LexVLA, batch: TrainBatch, settings: TrainSettings, reg: float
+    model: LexVLA, batch: TrainBatch, settings: TrainSettings, ramp: float
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """InfoNCE over the batch's lexical similarities (image queries against caption
     documents, and each query encoder's caption queries against image documents, the
-    two directions weighted alike), the weighted regulariser, distillation from the
-    teacher's similarities and the prediction of the captions' words, when given."""
+    two directions weighted alike), the regularisers (their weights times ``ramp``),
+    distillation from the teacher's similarities and the prediction of the captions'
+    words, when given."""
     images = torch.nn.functional.dropout(batch.images, settings.dropout)
     captions = torch.nn.functional.dropout(batch.captions, settings.dropout)
     logits = model.image_logits(images)
-    image_w = model.image_words(logits, images)
-    text_w = model.text_weights(captions)  # the caption documents
+    image_raw = model.add_class_prior(activate(logits), images)  # before normalisation
+    text_raw = activate(model.text.logits(captions, model.codebook))  # the caption documents
+    image_w, text_w = model.finish(image_raw), model.finish(text_raw)
     queries = [
         text_w if name == "lm" else model.query_weights(name, captions, batch.words)
         for name in model.config.query_encoders
@@ -118,11 +122,15 @@ def training_loss(
         predicted = caption_words(logits, batch.word_targets)
         loss = loss + settings.words_weight * predicted
         parts["words"] = predicted.item()
-    if settings.regulariser != "none" and reg > 0:
+    if settings.regulariser != "none" and settings.reg_weight > 0 and ramp > 0:
         penalty = REGULARISERS[settings.regulariser]
         sparsity = penalty(image_w) + penalty(text_w)
-        loss = loss + reg * sparsity
+        loss = loss + ramp * settings.reg_weight * sparsity
         parts["reg"] = sparsity.item()
+    if settings.raw_flops_weight > 0 and ramp > 0:  # SPLADE's: logits under 0, fewer words
+        raw = flops(image_raw) + flops(text_raw)
+        loss = loss + ramp * settings.raw_flops_weight * raw
+        parts["raw_flops"] = raw.item()
     return loss, parts
 
 
@@ -163,10 +171,9 @@ class Trainer:
     def state_path(self) -> Path:
         return self.out / "state.pt"
 
-    def reg_weight(self) -> float:
-        """Quadratic ramp of the regulariser's weight over the warm-up epochs."""
-        ramp = min(1.0, (self.epoch + 1) / max(1, self.settings.reg_warmup_epochs))
-        return self.settings.reg_weight * ramp**2
+    def reg_ramp(self) -> float:
+        """The regularisers' share of their weights: a quadratic ramp over the warm-up."""
+        return min(1.0, (self.epoch + 1) / max(1, self.settings.reg_warmup_epochs)) ** 2
 
     def save_state(self) -> None:
         state = {
@@ -217,7 +224,7 @@ class Trainer:
         device = self.model.codebook.device
         sums: dict[str, float] = {}
         start = time.perf_counter()
-        reg = self.reg_weight()
+        ramp = self.reg_ramp()
         bar = tqdm(
             sample_batches(self.train_split, self.settings.batch_size, self.generator),
             total=self.steps_per_epoch,
@@ -226,7 +233,7 @@ class Trainer:
         )
         for images, captions, rows in bar:
             loss, parts = training_loss(
-                self.model, self.batch(images, captions, rows).to(device), self.settings, reg
+                self.model, self.batch(images, captions, rows).to(device), self.settings, ramp
             )
             self.optimizer.zero_grad()
             loss.backward()
