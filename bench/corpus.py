@@ -204,17 +204,18 @@ def real_documents(
     from model.training.data import load_split
     from model.training.features import feature_paths
 
-    splits = [s for s in ("dev", "train") if encode or feature_paths(FEATURES, s)["image"].exists()]
+    model = load_model(checkpoint)
+    paths = {s: feature_paths(FEATURES, s, model.config)["image"] for s in ("dev", "train")}
+    splits = [s for s in ("dev", "train") if encode or paths[s].exists()]
     out = CACHE / f"real-docs-{model_tag(checkpoint)}-{limit}-{'-'.join(splits)}"
     if (out / "shape.json").is_file():
         return load_csr(out, mmap=False)
-    model = load_model(checkpoint)
     rows: list[np.ndarray] = []
     for split in splits:
         need = limit - sum(len(r) for r in rows)
         if need <= 0:
             break
-        cached = feature_paths(FEATURES, split)["image"]
+        cached = paths[split]
         if cached.is_file():
             features = torch.load(cached, weights_only=True)[:need]
             log.info("real documents: %d %s images from cached features", len(features), split)

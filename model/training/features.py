@@ -15,6 +15,7 @@ import torch
 from PIL import ImageOps
 from tqdm import tqdm
 
+from ..config import LexVLAConfig
 from ..image_encoder import load_image
 from ..lexvla import LexVLA
 from ..sentence import SentenceEncoder
@@ -72,10 +73,10 @@ def sentence_embeddings(
 
 
 def caption_features(
-    model: LexVLA, captions: Sequence[str], out: Path, batch_size: int = 64
+    model: LexVLA, captions: Sequence[str], out: Path, sentences: Path, batch_size: int = 64
 ) -> TextFeatures:
     """``[end; mean]`` LM features of every caption, cached at ``out``, and their sentence
-    embeddings (when the model has a sentence encoder) cached beside it."""
+    embeddings (when the model has a sentence encoder), cached at ``sentences``."""
 
     def compute(start: int, stop: int) -> torch.Tensor:
         chunk = list(captions[start:stop])
@@ -90,13 +91,8 @@ def caption_features(
     hidden = stacked.shape[1] // 2
     sentence = None
     if model.text.sentence is not None:
-        sentence = sentence_embeddings(model.text.sentence, captions, sentences_path(out))
+        sentence = sentence_embeddings(model.text.sentence, captions, sentences)
     return TextFeatures(end=stacked[:, :hidden], mean=stacked[:, hidden:], sentence=sentence)
-
-
-def sentences_path(captions_path: Path) -> Path:
-    """Where the sentence embeddings of the captions cached at ``captions_path`` go."""
-    return captions_path.with_name(f"{captions_path.stem}-sentences.pt")
 
 
 def image_features(
@@ -122,10 +118,22 @@ def image_features(
     return chunked(out, len(pairs), compute, "image features" + (" (flipped)" if flip else ""))
 
 
-def feature_paths(cache: Path, split: str) -> dict[str, Path]:
-    """Where a split's cached features live."""
+def _name(source: str) -> str:
+    return source.replace("/", "_")
+
+
+def sentences_file(cache: Path, split: str, encoder: str) -> Path:
+    """Where a split's caption embeddings by the sentence encoder ``encoder`` are cached."""
+    return cache / f"{split}-sentences-{_name(encoder)}.pt"
+
+
+def feature_paths(cache: Path, split: str, config: LexVLAConfig) -> dict[str, Path]:
+    """Where a split's cached features of the frozen parts ``config`` names live: image
+    features by backbone and input size, caption features by LM and sentence encoder."""
+    vision = f"{_name(config.vision.backbone)}-{config.vision.image_size}"
     return {
-        "text": cache / f"{split}-captions.pt",
-        "image": cache / f"{split}-images.pt",
-        "image_flip": cache / f"{split}-images-flipped.pt",
+        "text": cache / f"{split}-captions-{_name(config.text.lm)}.pt",
+        "sentences": sentences_file(cache, split, config.text.sentence_encoder or "none"),
+        "image": cache / f"{split}-images-{vision}.pt",
+        "image_flip": cache / f"{split}-images-{vision}-flipped.pt",
     }

@@ -30,14 +30,14 @@ def load_split_features(
 ) -> SplitFeatures:
     """Features of a split, computed on first use and cached under ``cache``."""
     pairs = load_split(data, split)
-    paths = feature_paths(cache, split)
+    paths = feature_paths(cache, split, model.config)
     per = len(pairs[0].captions)
     if any(len(p.captions) != per for p in pairs):
         raise ValueError("every image needs the same number of captions")
     images = image_features(model, pairs, paths["image"])
     mirrored = image_features(model, pairs, paths["image_flip"], flip=True) if flipped else None
     texts = [c for p in pairs for c in p.captions]
-    captions = caption_features(model, texts, paths["text"])
+    captions = caption_features(model, texts, paths["text"], paths["sentences"])
     words = padded_word_ids(texts, model.vocab.index)
     return SplitFeatures(images, mirrored, captions.stacked(), per, words)
 

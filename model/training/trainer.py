@@ -28,7 +28,7 @@ from ..sparse import activate
 from .class_prior import with_prior
 from .data import load_split
 from .evaluate import encode_split, lexical_retrieval
-from .features import feature_paths, sentence_embeddings, sentences_path
+from .features import sentence_embeddings, sentences_file
 from .losses import REGULARISERS, caption_words, distillation, flops, info_nce
 from .optim import make_optimizer
 from .splits import SplitFeatures, load_split_features, sample_batches, word_targets
@@ -333,7 +333,7 @@ def train(init: str, data: Path, out: Path, cache: Path, settings: TrainSettings
     teacher = None
     if settings.distill_weight > 0:
         captions = [c for p in load_split(data, "train") for c in p.captions]
-        path = sentences_path(feature_paths(cache, "train")["text"])
+        path = sentences_file(cache, "train", MINILM)
         embeddings = sentence_embeddings(SentenceEncoder(MINILM), captions, path)
         teacher = train_teacher(train_split, embeddings, settings.seed)
     Trainer(model, train_split, dev, settings, out, teacher).fit()

@@ -8,11 +8,11 @@ import torch
 from PIL import Image
 
 from model import LexVLA, load_encoder
-from model.backbones.efficientnet_lite import EfficientNetLite0
-from model.config import SparseConfig
+from model.backbones.efficientnet_lite import EfficientNetLite
+from model.config import SparseConfig, load_named_config
 from model.image_encoder import POOLINGS, smooth_patches
 from model.sparse import activate
-from model.training.features import caption_features
+from model.training.features import caption_features, feature_paths
 
 CAPTIONS = [
     "A dog runs on the beach.",
@@ -48,12 +48,13 @@ def test_cached_caption_features_give_the_encoded_vectors(tmp_path: Path) -> Non
     with torch.no_grad():  # a trained-looking adapter, so every input matters
         model.text.adapter.down.weight.normal_(std=0.5)
     assert model.text.sentence is not None
-    features = caption_features(model, CAPTIONS, tmp_path / "captions.pt", batch_size=2)
+    paths = feature_paths(tmp_path, "dev", model.config)
+    features = caption_features(model, CAPTIONS, paths["text"], paths["sentences"], batch_size=2)
     assert features.sentence is not None
     assert features.sentence.shape == (3, model.text.sentence.dim)
     assert torch.allclose(features.sentence.norm(dim=1), torch.ones(3), atol=1e-5)
-    assert (tmp_path / "captions-sentences.pt").is_file()
-    cached = caption_features(model, CAPTIONS, tmp_path / "captions.pt")
+    assert paths["sentences"].is_file() and paths["text"].is_file()
+    cached = caption_features(model, CAPTIONS, paths["text"], paths["sentences"])
     assert torch.equal(cached.stacked(), features.stacked())
     encoded = model.encode_texts(CAPTIONS).word_weights
     assert torch.allclose(model.text_weights(features.stacked()), encoded, atol=1e-5)
@@ -118,8 +119,16 @@ def test_larger_inputs_give_finer_grids(tiny_lite0: LexVLA) -> None:
     assert tiny_lite0.encode_images([photo(0)], with_patches=True, image_size=128).grid == (4, 4)
 
 
+def test_feature_caches_are_named_by_the_frozen_parts(tmp_path: Path) -> None:
+    lite0 = load_named_config("tiny-lite0")
+    lite2 = lite0.merged({"vision": {"backbone": "efficientnet-lite2", "image_size": 260}})
+    one, other = feature_paths(tmp_path, "train", lite0), feature_paths(tmp_path, "train", lite2)
+    assert one["image"] != other["image"] and one["image_flip"] != other["image_flip"]
+    assert one["text"] == other["text"] and one["sentences"] == other["sentences"]
+
+
 def test_efficientnet_grid_follows_tensorflow_same_padding() -> None:
-    net = EfficientNetLite0().eval()
+    net = EfficientNetLite().eval()
     with torch.inference_mode():
         assert net(torch.zeros(1, 3, 224, 224)).shape == (1, 49, 1280)
         assert net(torch.zeros(1, 3, 448, 448)).shape == (1, 196, 1280)
