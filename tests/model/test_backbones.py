@@ -1,5 +1,6 @@
 """The real ImageNet weights of every registry backbone, loaded into our network code."""
 
+import math
 
 import pytest
 import torch
