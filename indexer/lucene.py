@@ -244,8 +244,13 @@ class ImpactSearcher(_Resource):
     """Top-k search of one impact index with ``{word: impact}`` queries.
 
     ``search`` returns ``(doc_id, score)`` pairs, best first, ties by doc id; the score
-    is the exact integer dot product of query and document impacts.
+    is the exact integer dot product of query and document impacts. It runs Lucene's
+    top-k search (``IndexSearcher.search(query, k)``): after 1,000 hits, block-max
+    MaxScore skips documents that cannot enter the top k (dynamic pruning); documents
+    tied with the k-th score are then all read, so ties still go by doc id.
     """
+
+    PAGE = 100  # documents read per page while collecting a tie at the k-th score
 
     def __init__(self, index: str | Path, max_query_words: int = LUCENE_MAX_CLAUSES) -> None:
         """Open ``index``; ``max_query_words`` above the clause limit raises it for the
@@ -256,40 +261,79 @@ class ImpactSearcher(_Resource):
         self.index = index
         if max_query_words > LUCENE_MAX_CLAUSES:
             raise_clause_limit(max_query_words)
-        self._searcher = _run_java(
-            lambda: _java("io.anserini.search.SimpleImpactSearcher")(str(index))
-        )
+
+        def open_searcher() -> tuple[Any, Any, Any]:
+            jnius = _boot()
+            reader = _java("org.apache.lucene.index.DirectoryReader").open(
+                _java("org.apache.lucene.store.FSDirectory").open(_java_path(index))
+            )
+            reader = jnius.cast("org.apache.lucene.index.IndexReader", reader)
+            searcher = _java(INDEX_SEARCHER)(reader)
+            searcher.setSimilarity(_java("io.anserini.search.similarity.ImpactSimilarity")())
+            generator = _java("io.anserini.search.query.BagOfWordsQueryGenerator")()
+            return reader, searcher, generator
+
+        self._reader, self._searcher, self._generator = _run_java(open_searcher)
+        self._stored = _run_java(self._searcher.storedFields)
+        self._anserini: Any = None  # batch_search's searcher, opened on first use
 
     @property
     def num_docs(self) -> int:
-        """Live documents (Anserini's own count includes deleted ones)."""
-        return count_docs(self.index)
+        """Live documents."""
+        return int(_run_java(self._reader.numDocs))
 
-    @staticmethod
-    def _query(terms: Mapping[str, int]) -> Any:
-        """The Java ``HashMap<String, Integer>`` Anserini searches with (lock held)."""
+    def _query(self, terms: Mapping[str, int]) -> Any:
+        """Anserini's impact query of ``terms``: a disjunction of boosted term queries."""
         query = _java("java.util.HashMap")()
-        integer = _java("java.lang.Integer")
+        number = _java("java.lang.Float")
         for word, impact in terms.items():
-            query.put(word, integer(impact))
-        return query
+            query.put(word, number(float(impact)))
+        return self._generator.buildQuery("contents", query)
 
     def build_query(self, terms: Mapping[str, int]) -> None:
         """Only build the Java query of ``terms`` (to time the bridge; nothing is searched)."""
         checked = check_terms(terms)
         _run_java(lambda: self._query(checked))
 
-    @staticmethod
-    def _hits(results: Any) -> list[Hit]:
-        return [(str(r.docid), float(round(r.score))) for r in results]
+    def _ids(self, docs: Any) -> list[Hit]:
+        return [(str(self._stored.document(d.doc).get("id")), float(round(d.score))) for d in docs]
 
-    def search(self, terms: Mapping[str, int], k: int = 10) -> list[Hit]:
+    def _top(self, query: Any, k: int, prune: bool) -> list[Hit]:
+        """The top ``k`` by score, ties by id (lock held)."""
+        if prune:
+            docs = list(self._searcher.search(query, k + 1).scoreDocs)
+        else:  # every matching document scored: the exhaustive reference
+            collector = _java("org.apache.lucene.search.TopScoreDocCollector").create(
+                k + 1, 2**31 - 1
+            )
+            self._searcher.search(
+                query, _boot().cast("org.apache.lucene.search.Collector", collector)
+            )
+            docs = list(collector.topDocs().scoreDocs)
+        if len(docs) > k and docs[k].score == docs[k - 1].score:  # a tie across the k-th place
+            boundary, last = docs[k - 1].score, docs[-1]
+            while last.score == boundary:
+                page = list(self._searcher.searchAfter(last, query, self.PAGE).scoreDocs)
+                docs += [d for d in page if d.score == boundary]
+                if not page or page[-1].score != boundary:
+                    break
+                last = page[-1]
+        hits = sorted(self._ids(docs), key=lambda hit: (-hit[1], hit[0]))
+        return hits[:k]
+
+    def search(self, terms: Mapping[str, int], k: int = 10, prune: bool = True) -> list[Hit]:
         """The ``k`` best documents for one query (zero impacts are ignored); a query of
-        more words than :func:`clause_limit` raises :class:`LuceneError`."""
+        more words than :func:`clause_limit` raises :class:`LuceneError`. ``prune=False``
+        scores every matching document (the same hits, for measuring the pruning)."""
         checked = check_terms(terms)
         if not checked or k <= 0:
             return []
-        return _run_java(lambda: self._hits(self._searcher.search(self._query(checked), k)))
+        return _run_java(lambda: self._top(self._query(checked), k, prune))
+
+    def matches(self, terms: Mapping[str, int]) -> int:
+        """How many documents share at least one word with the query."""
+        checked = check_terms(terms)
+        return int(_run_java(lambda: self._searcher.count(self._query(checked)))) if checked else 0
 
     def batch_search(
         self, queries: Sequence[Mapping[str, int]], k: int = 10, threads: int = 1
@@ -302,17 +346,29 @@ class ImpactSearcher(_Resource):
             return results
 
         def run() -> None:
+            if self._anserini is None:
+                anserini = _java("io.anserini.search.SimpleImpactSearcher")
+                self._anserini = anserini(str(self.index))
             java_queries = _java("java.util.ArrayList")()
             qids = _java("java.util.ArrayList")()
+            integer = _java("java.lang.Integer")
             for i in active:
-                java_queries.add(self._query(checked[i]))
+                query = _java("java.util.HashMap")()
+                for word, impact in checked[i].items():
+                    query.put(word, integer(impact))
+                java_queries.add(query)
                 qids.add(str(i))
-            found = self._searcher.batch_search(java_queries, qids, k, threads)
+            found = self._anserini.batch_search(java_queries, qids, k, threads)
             for i in active:
-                results[i] = self._hits(found.get(str(i)))
+                results[i] = [(str(r.docid), float(round(r.score))) for r in found.get(str(i))]
 
         _run_java(run)
         return results
 
     def close(self) -> None:
-        _run_java(self._searcher.close)
+        def run() -> None:
+            self._reader.close()
+            if self._anserini is not None:
+                self._anserini.close()
+
+        _run_java(run)

@@ -124,3 +124,24 @@ def test_in_place_updates_stay_exact(wide_index, tmp_path: Path) -> None:  # typ
             assert searcher.search(query, 15) == brute_force(query, docs, 15)
     with pytest.raises(ValueError, match="no positive impacts"), IndexUpdater(copy) as updater:
         updater.upsert("empty", {"w1": 0})
+
+
+def test_ties_across_the_kth_place_go_by_id_with_and_without_pruning(tmp_path: Path) -> None:
+    """2,500 documents (past Lucene's 1,000-hit threshold, where pruning starts), most
+    of them tied: the k best are still the smallest ids among equal scores."""
+    rng = random.Random(3)
+    docs = {}
+    for i in rng.sample(range(2500), 2500):  # written in shuffled order
+        docs[f"d{i:04d}"] = {"sky": 5, "sea": rng.choice([1, 1, 1, 2])} if i % 7 else {"sky": 9}
+    (tmp_path / "input").mkdir()
+    with (tmp_path / "input" / "docs.jsonl").open("w") as f:
+        for doc_id, vector in docs.items():
+            f.write(json.dumps({"id": doc_id, "contents": "", "vector": vector}) + "\n")
+    build_index(tmp_path / "input", tmp_path / "index")
+    query = {"sky": 3, "sea": 2}
+    with ImpactSearcher(tmp_path / "index") as searcher:
+        for k in (1, 10, 400, 600):
+            expected = brute_force(query, docs, k)
+            assert searcher.search(query, k) == expected
+            assert searcher.search(query, k, prune=False) == expected
+        assert searcher.matches(query) == len(docs) and searcher.matches({}) == 0
