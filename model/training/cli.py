@@ -104,7 +104,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         raise ValueError("--save writes one model: give one --model")
     figures = {}
     for source in args.model:
-        model = build_model(source, args.config)
+        model, _ = build_model(source, args.config)
         result = evaluate(model, args.data, args.split, args.cache, baseline=not args.no_baseline)
         print(f"{source} ({result.name}) on {args.data.name} {args.split}: R@1 / R@5 / R@10")
         print("\n".join(result.lines()))

@@ -57,6 +57,7 @@ class TrainSettings:
     class_prior: float = 0.0  # > 0: train with the ImageNet class-word prior (model.class_words)
     class_words: str = ""  # the checkpoint folder whose class words the prior uses
     config: str = ""  # JSON merged into the --init config, e.g. '{"sparse": {"doc_top_k": 64}}'
+    train_only: str = ""  # e.g. "sentence,lookup": train only these query encoders (the rest fixed)
     seed: int = 0
     device: str = "cpu"
 
@@ -155,9 +156,14 @@ class Trainer:
         self.out = out
         self.teacher = teacher
         self.steps_per_epoch = len(train.images) // settings.batch_size
-        params = [p for name, p in model.named_parameters() if name in model.trainable_state()]
-        for p in params:
-            p.requires_grad_(True)
+        trainable = model.trainable_state()
+        only = tuple(f"queries.{name}." for name in settings.train_only.split(",") if name)
+        params = []
+        for name, parameter in model.named_parameters():
+            chosen = name in trainable and (not only or name.startswith(only))
+            parameter.requires_grad_(chosen)
+            if chosen:
+                params.append(parameter)
         total = settings.epochs * self.steps_per_epoch
         self.optimizer, self.schedule = make_optimizer(
             params, settings.lr, settings.weight_decay, total, total // 20
@@ -291,45 +297,61 @@ class Trainer:
         return self.history
 
 
-def build_model(init: str, overrides: str, seed: int = 0) -> LexVLA:
-    """A fresh model of the named config ``init`` with the JSON ``overrides`` merged in and
-    its adapters initialised from ``seed``, or the checkpoint ``init`` (whose config
-    overrides may change only ``sparse`` settings)."""
+CHECKPOINT_OVERRIDES = {"sparse", "query_encoders", "query_encoder"}
+
+
+def build_model(init: str, overrides: str, seed: int = 0) -> tuple[LexVLA, set[str]]:
+    """The model to train or evaluate and its untrained query encoders: a fresh model of
+    the named config ``init`` (the JSON ``overrides`` merged in, adapters initialised from
+    ``seed``), or the checkpoint ``init``, whose overrides may change its sparse settings
+    and add query encoders (trained later with ``train_only``)."""
     changes = json.loads(overrides) if overrides else {}
     if init in named_configs() and init != "default":
-        return LexVLA.from_config(load_named_config(init).merged(changes), seed)
-    model = load_encoder(init)
-    if set(changes) - {"sparse"}:
-        raise ValueError("a checkpoint's config overrides may only change 'sparse'")
-    model.config = model.config.merged(changes)
-    return model
+        model = LexVLA.from_config(load_named_config(init).merged(changes), seed)
+        return model, set(model.queries)
+    trained = load_encoder(init)
+    if set(changes) - CHECKPOINT_OVERRIDES:
+        allowed = ", ".join(sorted(CHECKPOINT_OVERRIDES))
+        raise ValueError(f"a checkpoint's config overrides may only change {allowed}")
+    config = trained.config.merged(changes)
+    if config.query_encoders == trained.config.query_encoders:
+        trained.config = config
+        return trained, set()
+    model = LexVLA(config, trained.vocab, seed=seed)
+    missing, _ = model.load_state_dict(trained.state_dict(), strict=False)
+    added = set(model.queries) - set(trained.queries)
+    if any(not k.startswith(tuple(f"queries.{name}." for name in added)) for k in missing):
+        raise ValueError(f"{init} does not hold the weights its config names: {missing}")
+    model.class_words = trained.class_words
+    return model, added
 
 
-def init_lookup_weights(model: LexVLA, words: torch.Tensor) -> None:
-    """Start the lookup encoder's word weights at each word's IDF over the training
-    captions (``softplus(weight) = log(N / df)``); unseen words get the largest IDF."""
+def init_lookup_weights(model: LexVLA, words: torch.Tensor, encoders: set[str]) -> None:
+    """Start the word weights of the lookup encoders among ``encoders`` at each word's IDF
+    over the training captions (``softplus(weight) = log(N / df)``); unseen words get the
+    largest IDF."""
     df = torch.bincount(words[words >= 0], minlength=len(model.vocab)).float()
     idf = torch.log(len(words) / df.clamp(min=1.0))
-    for module in model.queries.modules():
-        if isinstance(module, LookupEncoder):
-            with torch.no_grad():
-                module.weight.copy_(torch.log(torch.expm1(idf.clamp(min=1e-3))))
+    for name in encoders:
+        for module in model.queries[name].modules():
+            if isinstance(module, LookupEncoder):
+                with torch.no_grad():
+                    module.weight.copy_(torch.log(torch.expm1(idf.clamp(min=1e-3))))
 
 
 def train(init: str, data: Path, out: Path, cache: Path, settings: TrainSettings) -> Path:
     """Train adapters from ``init`` (a config name or checkpoint) on ``data``'s train split,
     choosing the epoch on dev; returns the best checkpoint folder (``out/best``)."""
     torch.manual_seed(settings.seed)  # dropout and anything else drawn from the global one
-    model = build_model(init, settings.config, settings.seed)
+    model, untrained = build_model(init, settings.config, settings.seed)
     if settings.class_prior > 0:
         words = ClassWords.load(Path(settings.class_words) / CLASS_WORDS)
         with_prior(model, words, settings.class_prior)
     model = model.to(settings.device)
     train_split = load_split_features(model, data, "train", cache, flipped=True)
     dev = load_split_features(model, data, "dev", cache)
-    if init in named_configs():
-        assert train_split.words is not None
-        init_lookup_weights(model, train_split.words)
+    assert train_split.words is not None
+    init_lookup_weights(model, train_split.words, untrained)
     teacher = None
     if settings.distill_weight > 0:
         captions = [c for p in load_split(data, "train") for c in p.captions]

@@ -17,7 +17,7 @@ QUERIES = ["a black dog runs on the beach", "Two DOGS, one dog!", "zzz qqq"]
 @pytest.fixture(scope="module")
 def model() -> LexVLA:
     torch.manual_seed(0)
-    return build_model("tiny-lite0", ALL)
+    return build_model("tiny-lite0", ALL)[0]
 
 
 def test_own_words_are_the_vocabulary_words_of_the_text_once_each(model: LexVLA) -> None:
@@ -39,7 +39,7 @@ def test_lookup_queries_hold_exactly_their_own_words(model: LexVLA) -> None:
 def test_lookup_weights_start_at_each_words_idf(model: LexVLA) -> None:
     index = model.vocab.index
     words = padded_word_ids(["a dog", "a dog on the beach", "a dog and a cat"], index)
-    init_lookup_weights(model, words)
+    init_lookup_weights(model, words, {"lookup"})
     vector = model.encode_queries(["dog cat beach"]).word_weights[0]
     dog, cat, beach = (float(vector[index[w]]) for w in ("dog", "cat", "beach"))
     assert dog < cat == pytest.approx(beach)  # the word in every caption counts least
@@ -70,7 +70,7 @@ def test_query_encoders_round_trip_and_change_the_fingerprint(
         expected = model.encode_queries(QUERIES, encoder=name).word_weights
         got = loaded.encode_queries(QUERIES, encoder=name).word_weights
         assert torch.allclose(expected, got, atol=2e-3), name  # float16 storage
-    lm_queries = build_model(
+    lm_queries, _ = build_model(
         "tiny-lite0", ALL.replace('"query_encoder": "lookup"', '"query_encoder": "lm"')
     )
     lm_queries.load_state_dict(model.state_dict())
@@ -92,7 +92,12 @@ def test_a_query_encoder_the_model_lacks_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown query encoder"):
         LexVLA.from_config(config.merged({"query_encoders": ["lm", "magic"]}))
     load_encoder("tiny-lite0").save_pretrained(tmp_path / "ckpt")
-    with pytest.raises(ValueError, match="only change 'sparse'"):
-        build_model(str(tmp_path / "ckpt"), '{"query_encoders": ["lm"]}')
-    resparsed = build_model(str(tmp_path / "ckpt"), '{"sparse": {"doc_top_k": 3}}')
-    assert resparsed.config.sparse.doc_top_k == 3
+    with pytest.raises(ValueError, match="may only change"):
+        build_model(str(tmp_path / "ckpt"), '{"pooling": "max"}')
+    resparsed, untrained = build_model(str(tmp_path / "ckpt"), '{"sparse": {"doc_top_k": 3}}')
+    assert resparsed.config.sparse.doc_top_k == 3 and not untrained
+    grown, untrained = build_model(str(tmp_path / "ckpt"), '{"query_encoders": ["lm", "lookup"]}')
+    assert untrained == {"lookup"}
+    original = load_encoder(tmp_path / "ckpt")
+    for key, value in original.trainable_state().items():  # the trained weights are kept
+        assert torch.equal(grown.trainable_state()[key], value), key

@@ -12,9 +12,9 @@ from model.training.class_prior import with_prior
 from model.training.dense import train_dense_baseline
 from model.training.evaluate import frequent_words, lexical_retrieval
 from model.training.retrieval import dense_report
-from model.training.splits import SplitFeatures, sample_batches
+from model.training.splits import SplitFeatures, sample_batches, word_targets
 from model.training.teacher import Teacher
-from model.training.trainer import Trainer, TrainSettings
+from model.training.trainer import Trainer, TrainSettings, build_model
 
 
 def toy_split(model: LexVLA, images: int, seed: int) -> SplitFeatures:
@@ -28,7 +28,8 @@ def toy_split(model: LexVLA, images: int, seed: int) -> SplitFeatures:
     text_dim = int(model.text.adapter.norm.normalized_shape[0])
     captions = signal.repeat_interleave(2, 0).repeat(1, text_dim // hidden + 1)[:, :text_dim]
     captions = captions + 0.1 * torch.randn(captions.shape, generator=g)
-    return SplitFeatures(patches.half(), None, captions, per=2)
+    own = torch.randint(len(model.vocab), (images, 3), generator=g)  # each image's words
+    return SplitFeatures(patches.half(), None, captions, 2, own.repeat_interleave(2, 0))
 
 
 def fresh(seed: int = 0) -> LexVLA:
@@ -169,3 +170,20 @@ def test_a_run_with_the_class_prior_keeps_its_class_words(tmp_path: Path) -> Non
     assert best.config.class_prior == 0.1
     assert best.class_words is not None
     assert torch.equal(best.class_words.indices, words.indices)
+
+
+def test_train_only_changes_nothing_but_the_named_query_encoders(tmp_path: Path) -> None:
+    model, untrained = build_model("tiny-lite0", '{"query_encoders": ["lm", "lookup"]}')
+    before = {k: v.clone() for k, v in model.trainable_state().items()}
+    train, dev = toy_split(model, 64, 0), toy_split(model, 32, 1)
+    Trainer(model, train, dev, settings(epochs=1, train_only="lookup"), tmp_path).fit()
+    changed = {k for k, v in model.trainable_state().items() if not torch.equal(v, before[k])}
+    assert untrained == {"lookup"} and changed == {"queries.lookup.weight"}
+
+
+def test_word_targets_are_the_distribution_of_each_images_caption_words(tiny_lite0: LexVLA) -> None:
+    split = toy_split(tiny_lite0, 4, 0)
+    assert split.words is not None
+    targets = word_targets(split, torch.tensor([2]), len(tiny_lite0.vocab))[0]
+    assert torch.allclose(targets.sum(), torch.tensor(1.0))
+    assert set(targets.nonzero().flatten().tolist()) == set(split.words[4].tolist())
