@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ..lexvla import LexVLA
-from .losses import REGULARISERS, info_nce, search_info_nce
+from .losses import info_nce, search_info_nce, sparsity_penalty
 from .stream_settings import StreamSettings
 
 
@@ -64,8 +64,7 @@ def batch_loss(
         loss = info_nce(image_w @ text_w.T, settings.temperature)
     parts = {"nce": loss.item()}
     if settings.regulariser != "none" and reg > 0:
-        penalty = REGULARISERS[settings.regulariser]
-        sparsity = penalty(image_w) + penalty(text_w)
+        sparsity = sparsity_penalty(settings.regulariser, image_w, text_w)
         loss = loss + reg * sparsity
         parts["reg"] = sparsity.item()
     return loss, parts

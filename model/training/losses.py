@@ -79,3 +79,9 @@ def search_info_nce(
 
 
 REGULARISERS = {"overuse": overuse, "flops": flops}
+
+
+def sparsity_penalty(regulariser: str, image_w: torch.Tensor, text_w: torch.Tensor) -> torch.Tensor:
+    """``REGULARISERS[regulariser]`` of a batch's image and caption weights, summed."""
+    penalty = REGULARISERS[regulariser]
+    return penalty(image_w) + penalty(text_w)

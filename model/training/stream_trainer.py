@@ -219,10 +219,11 @@ class StreamTrainer:
             meter.add(parts)
             bar.update(1)
             bar.set_postfix(loss=f"{parts['loss']:.3f}")
-            if self.step % settings.log_every == 0 or self.step == self.total_steps:
-                self.write_history(*meter.flush(self.step, self.global_batch))
             stop = agree(0 < settings.max_minutes * 60 < time.monotonic() - started, self.process)
-            if self.step % settings.save_every == 0 or stop or self.step == self.total_steps:
+            last = stop or self.step == self.total_steps
+            if self.step % settings.log_every == 0 or last:
+                self.write_history(*meter.flush(self.step, self.global_batch))
+            if self.step % settings.save_every == 0 or last:
                 self.save()
         bar.close()
         if stop:
