@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from ..backbones.dinov2 import DinoV2Backbone
-from ..backbones.efficientnet_lite import EfficientNetLite0
+from ..backbones.efficientnet_lite import EfficientNetLite
 from ..finetuned import BACKBONE, LORA_DIR, LORA_WEIGHTS, PEFT_PREFIX
 from ..lexvla import LexVLA
 
@@ -47,7 +47,7 @@ def add_lora(
 
 def backbone_tail(backbone: nn.Module, blocks: int) -> list[nn.Module]:
     """The backbone's last ``blocks`` blocks and the layers after them."""
-    if isinstance(backbone, EfficientNetLite0):
+    if isinstance(backbone, EfficientNetLite):
         stack, after = list(backbone._blocks), [backbone._conv_head, backbone._bn1]
     elif isinstance(backbone, DinoV2Backbone):
         stack, after = list(backbone.model.encoder.layer), [backbone.model.layernorm]
