@@ -2,7 +2,8 @@
 
 A checkpoint is one folder: ``config.json``, ``adapters.safetensors`` (the trained
 adapters and biases), ``vocab.json``, and, when a backbone or LM was randomly
-initialised (tests), ``frozen.safetensors`` plus the tokenizer file.
+initialised (tests), ``frozen.safetensors`` plus the tokenizer file; after streaming
+training also the LM's LoRA adapter and unfrozen backbone blocks (``model.finetuned``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from torch import nn
 from .backbones import build_backbone
 from .class_words import CLASS_WORDS, ClassWords
 from .config import CONFIG_DIR, LexVLAConfig
+from .finetuned import base_state_dict, load_finetuned
 from .image_encoder import ImageEncoder, smooth_patches
 from .language_model import load_language_model
 from .query_encoders import (
@@ -111,6 +113,7 @@ class LexVLA(nn.Module):
         )
         self.queries = self._query_encoders(hidden)
         self.class_words: ClassWords | None = None  # the ImageNet prior (model.class_words)
+        self.finetuned = ""  # digest of a checkpoint's LoRA and backbone files (model.finetuned)
         if config.class_prior > 0 and not hasattr(backbone, "classify_features"):
             raise ValueError(f"{config.vision.backbone} has no classifier for a class prior")
 
@@ -167,6 +170,7 @@ class LexVLA(nn.Module):
             if not (folder / CLASS_WORDS).is_file():
                 raise FileNotFoundError(f"{folder} sets class_prior but has no {CLASS_WORDS}")
             model.class_words = ClassWords.load(folder / CLASS_WORDS)
+        model.finetuned = load_finetuned(model, folder)
         return model
 
     def fingerprint(self) -> str:
@@ -183,6 +187,7 @@ class LexVLA(nn.Module):
             digest.update(self.class_words.indices.numpy().tobytes())
             digest.update(self.class_words.values.numpy().tobytes())
         digest.update(self.vocab.digest().encode())
+        digest.update(self.finetuned.encode())
         return digest.hexdigest()[:16]
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
@@ -202,7 +207,7 @@ class LexVLA(nn.Module):
             assert self.text.sentence is not None
             frozen |= {f"text.sentence.{k}": v for k, v in self.text.sentence.state_dict().items()}
         if config.text.lm == "random":
-            frozen |= {f"text.lm.{k}": v for k, v in self.text.lm.state_dict().items()}
+            frozen |= {f"text.lm.{k}": v for k, v in base_state_dict(self.text.lm).items()}
             assert config.text.tokenizer is not None
             source = _resolve(config.text.tokenizer, None)
             if source.resolve() != (folder / source.name).resolve():

@@ -114,6 +114,27 @@ class TextEncoder(nn.Module):
 
         The sentence embedding is left out (``features`` adds it).
         """
+        return self._suffix_features(captions, self._prefix_kv())
+
+    def trainable_lm_features(self, captions: list[str]) -> TextFeatures:
+        """``lm_features`` with gradients, for fine-tuning the LM (LoRA).
+
+        The prefix runs once per batch, with gradients, instead of from the cache: a
+        fine-tuned LM changes the prefix's keys and values too.
+        """
+        ids = torch.tensor([self.prefix_ids], device=self.bias.device)
+        cache = self.lm.model(input_ids=ids, use_cache=True).past_key_values
+        return self._suffix_features(captions, [(k, v) for k, v, *_ in cache])
+
+    def reset_prefix_cache(self) -> None:
+        """Forget the cached prefix (after the LM's weights changed)."""
+        self._prefix_cache = None
+
+    def _suffix_features(
+        self, captions: list[str], prefix_kv: list[tuple[torch.Tensor, torch.Tensor]]
+    ) -> TextFeatures:
+        """The captions' features after a prefix given by its per-layer keys and values
+        ``(1, heads, prefix, head_dim)``."""
         device = self.bias.device
         suffixes, caption_lengths = self._tokenize(captions)
         batch, width = len(suffixes), max(len(s) for s in suffixes)
@@ -125,10 +146,7 @@ class TextEncoder(nn.Module):
             valid[row, : len(suffix)] = 1
         n_prefix = len(self.prefix_ids)
         cache = DynamicCache(
-            [
-                (k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1))
-                for k, v in self._prefix_kv()
-            ]
+            [(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1)) for k, v in prefix_kv]
         )
         mask = torch.cat([torch.ones((batch, n_prefix), dtype=torch.long, device=device), valid], 1)
         positions = (n_prefix + torch.arange(width, device=device)).expand(batch, -1)

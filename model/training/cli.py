@@ -7,7 +7,10 @@ caches the frozen parts' features under ``--cache``. Commands:
 - ``train``: train the adapters on cached features (resumable; best dev epoch kept);
 - ``evaluate``: Recall@1/5/10 through the index vectors, with the dense baseline;
 - ``class-prior``: choose the ImageNet class-word prior's weight on dev;
-- ``patchdis``: patch-level discovery (PatchDis) on photo mosaics.
+- ``patchdis``: patch-level discovery (PatchDis) on photo mosaics;
+- ``shards``: write image-caption pairs as WebDataset shards;
+- ``stream-train``: the paper's recipe: pairs streamed from shards, backbones run live,
+  LoRA on the LM, several processes (``torchrun``), resumable.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from .. import load_encoder
+from .stream_cli import shards, shards_arguments, stream_train, stream_train_arguments
 
 CACHE = Path("cache/features")
 
@@ -94,6 +98,12 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save", type=Path, help="write the (one) model with --config here")
     parser.add_argument("--no-baseline", action="store_true", help="skip the dense baseline")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--live",
+        action="store_true",
+        help="encode the split from its photos and captions, not cached features (for "
+        "checkpoints with LoRA or unfrozen backbone blocks; no dense baseline)",
+    )
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -105,7 +115,14 @@ def _evaluate(args: argparse.Namespace) -> None:
     figures = {}
     for source in args.model:
         model, _ = build_model(source, args.config)
-        result = evaluate(model, args.data, args.split, args.cache, baseline=not args.no_baseline)
+        if args.live:
+            from .live_eval import evaluate_live
+
+            result = evaluate_live(model, args.data, args.split)
+        else:
+            result = evaluate(
+                model, args.data, args.split, args.cache, baseline=not args.no_baseline
+            )
         print(f"{source} ({result.name}) on {args.data.name} {args.split}: R@1 / R@5 / R@10")
         print("\n".join(result.lines()))
         figures[source] = result.to_json()
@@ -185,6 +202,12 @@ COMMANDS: dict[str, Command] = {
     "evaluate": ("retrieval recall on a split", _evaluate_arguments, _evaluate),
     "class-prior": ("choose the class-word prior's weight", _class_prior_arguments, _class_prior),
     "patchdis": ("patch-level discovery on mosaics", _patchdis_arguments, _patchdis),
+    "shards": ("write image-caption pairs as WebDataset shards", shards_arguments, shards),
+    "stream-train": (
+        "train on streamed pairs with live backbones and LoRA",
+        stream_train_arguments,
+        stream_train,
+    ),
 }
 
 

@@ -87,23 +87,30 @@ def frequent_words(model: LexVLA, image_weights: torch.Tensor, n: int = 20) -> l
     return [f"{model.vocab.words[i]} {100 * float(kept[i]):.0f}" for i in top]
 
 
-def own_word_retention(model: LexVLA, split: SplitFeatures, queries: torch.Tensor) -> float:
-    """Percent of the captions' own vocabulary words that their searched query vectors
-    keep (pooled over the split's captions)."""
-    if split.words is None:
+def own_word_retention(model: LexVLA, words: torch.Tensor | None, queries: torch.Tensor) -> float:
+    """Percent of the captions' own vocabulary words (``words``: padded ids, as
+    ``SplitFeatures.words``) that their searched query vectors keep (pooled)."""
+    if words is None:
         raise ValueError("the split has no own-word ids")
     kept = model.index_vectors(queries, "query") > 0
-    own = split.words >= 0
-    found = kept.gather(1, split.words.clamp(min=0)) & own
+    own = words >= 0
+    found = kept.gather(1, words.clamp(min=0)) & own
     return 100.0 * float(found.sum()) / max(1, int(own.sum()))
 
 
 def lexical_retrieval(
-    model: LexVLA, split: SplitFeatures, encoded: Encoded | None = None, encoder: str | None = None
+    model: LexVLA,
+    split: SplitFeatures | None,
+    encoded: Encoded | None = None,
+    encoder: str | None = None,
 ) -> RetrievalReport:
     """Recall through the index vectors: image queries against caption documents, and
-    ``encoder``'s (default: the config's) caption queries against image documents."""
-    encoded = encoded or encode_split(model, split)
+    ``encoder``'s (default: the config's) caption queries against image documents; the
+    split is encoded from its cached features unless ``encoded`` is given."""
+    if encoded is None:
+        if split is None:
+            raise ValueError("lexical_retrieval needs a split or its encodings")
+        encoded = encode_split(model, split)
     queries = encoded.queries[encoder or model.config.query_encoder]
     return lexical_report(
         model.index_vectors(encoded.images, "document"),
@@ -155,17 +162,22 @@ def evaluate(
     """Lexical recall of ``model`` on ``split`` and, with ``baseline``, the dense baseline
     trained on the same cached features of the train split."""
     features = load_split_features(model, data, split, cache)
-    encoded = encode_split(model, features)
-    reports = {LEXICAL: lexical_retrieval(model, features, encoded)}
-    for name in model.config.query_encoders:
-        if name != model.config.query_encoder:
-            reports[f"lexical, {name} queries"] = lexical_retrieval(model, features, encoded, name)
+    evaluation = lexical_evaluation(model, encode_split(model, features), features.words)
     if baseline:
         train = load_split_features(model, data, "train", cache, flipped=True)
         dense = train_dense_baseline(train, seed=seed)
-        reports["dense baseline"] = dense_report(*dense.encode(features))
+        evaluation.reports["dense baseline"] = dense_report(*dense.encode(features))
+    return evaluation
+
+
+def lexical_evaluation(model: LexVLA, encoded: Encoded, words: torch.Tensor | None) -> Evaluation:
+    """The lexical figures of a split's encodings: recall with every query encoder, the
+    own-word retention of the captions' ``words`` (padded ids) and frequent image words."""
+    reports = {LEXICAL: lexical_retrieval(model, None, encoded)}
+    for name in model.config.query_encoders:
+        if name != model.config.query_encoder:
+            reports[f"lexical, {name} queries"] = lexical_retrieval(model, None, encoded, name)
     retention = {
-        name: own_word_retention(model, features, queries)
-        for name, queries in encoded.queries.items()
+        name: own_word_retention(model, words, queries) for name, queries in encoded.queries.items()
     }
     return Evaluation(model.config.name, reports, frequent_words(model, encoded.images), retention)

@@ -6,6 +6,8 @@ Notation: ``s`` is ``(batch, vocab)`` non-negative word weights of N samples,
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -60,4 +62,26 @@ def caption_words(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return -(targets * F.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
 
 
+def search_info_nce(
+    image_w: torch.Tensor,
+    text_w: torch.Tensor,
+    truncate: Callable[[torch.Tensor, str], torch.Tensor],
+    temperature: float,
+) -> torch.Tensor:
+    """InfoNCE on what search scores: each side's query top-k against the other side's
+    document top-k (``truncate(weights, role)``, e.g. ``LexVLA.truncate``).
+
+    ``image_w``/``text_w``: (N, vocab); pair i is row i of both.
+    """
+    i2t = truncate(image_w, "query") @ truncate(text_w, "document").T
+    t2i = truncate(text_w, "query") @ truncate(image_w, "document").T
+    return (info_nce(i2t, temperature) + info_nce(t2i.T, temperature)) / 2
+
+
 REGULARISERS = {"overuse": overuse, "flops": flops}
+
+
+def sparsity_penalty(regulariser: str, image_w: torch.Tensor, text_w: torch.Tensor) -> torch.Tensor:
+    """``REGULARISERS[regulariser]`` of a batch's image and caption weights, summed."""
+    penalty = REGULARISERS[regulariser]
+    return penalty(image_w) + penalty(text_w)
