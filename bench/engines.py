@@ -5,7 +5,9 @@ Each engine builds an artifact on disk from a ``(documents, vocab)`` int32 impac
 answers groups of queries: a group of ``threads`` queries runs in parallel in the
 engine's own way (:meth:`Engine.search_group`). Results are ``(doc_row, score)`` lists.
 
-- ``lucene``: this product's index, Anserini impact search through :mod:`indexer.lucene`;
+- ``lucene``: this product's index, Anserini impact search through :mod:`indexer.lucene`
+  (Lucene's top-k search: dynamic pruning);
+- ``lucene-exhaustive``: the same index with every matching document scored (no pruning);
 - ``scipy``: exact sparse brute force, query row times the transposed matrix;
 - ``dense``: exact dense brute force, numpy float32 matmul at the dense baseline's width;
 - ``seismic``: Seismic (``pyseismic-lsr``), approximate learned-sparse retrieval.
@@ -210,6 +212,25 @@ class LuceneEngine(Engine):
         self.searcher.close()
 
 
+class LuceneExhaustiveEngine(LuceneEngine):
+    """The ``lucene`` engine's index (built by it, or here when it is missing) with every
+    matching document scored: what dynamic pruning saves."""
+
+    name = "lucene-exhaustive"
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(folder.parent / LuceneEngine.name)
+
+    def build(self, docs: sp.csr_matrix, words: Sequence[str], threads: int = 2) -> float:
+        if (self.folder / "index").is_dir():
+            return 0.0
+        return super().build(docs, words, threads)
+
+    def search_group(self, group: Sequence[Any], k: int, threads: int) -> list[Hits]:
+        found = [self.searcher.search(q, k, prune=False) for q in group]
+        return [[(int(doc), score) for doc, score in hits] for hits in found]
+
+
 class SeismicEngine(Engine):
     """Seismic (``pyseismic-lsr``): clustered, summarised posting lists, approximate;
     its defaults (``n_postings`` 3500, ``summary_energy`` 0.4), every query word
@@ -269,5 +290,6 @@ class SeismicEngine(Engine):
 
 
 ENGINES: dict[str, type[Engine]] = {
-    e.name: e for e in (LuceneEngine, ScipyEngine, DenseEngine, SeismicEngine)
+    e.name: e
+    for e in (LuceneEngine, LuceneExhaustiveEngine, ScipyEngine, DenseEngine, SeismicEngine)
 }
