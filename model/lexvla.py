@@ -34,7 +34,7 @@ from .query_encoders import (
     SentenceQueryEncoder,
     padded_word_ids,
 )
-from .random_init import seeded
+from .random_init import one_thread, seeded
 from .sentence import SentenceEncoder
 from .sparse import activate, quantize, sparsify, to_term_dict
 from .text_encoder import TextEncoder
@@ -147,7 +147,7 @@ class LexVLA(nn.Module):
         _, tokenizer = load_language_model(config.text.lm, config.text.lm_config, tokenizer_file)
         vocab = build_vocabulary(tokenizer, read_wordlist(_resolve(config.wordlist, None)))
         model = cls(config, vocab, seed=seed)
-        with torch.no_grad():
+        with torch.no_grad(), one_thread():
             empty = model.text.lm_features([""])  # the bias only needs the LM's end state
             model.text.bias.copy_(-(empty.end @ model.codebook.T)[0])
         return model

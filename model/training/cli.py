@@ -8,6 +8,7 @@ caches the frozen parts' features under ``--cache``. Commands:
 - ``evaluate``: Recall@1/5/10 through the index vectors, with the dense baseline;
 - ``class-prior``: choose the ImageNet class-word prior's weight on dev;
 - ``patchdis``: patch-level discovery (PatchDis) on photo mosaics;
+- ``sample-photos``: where each sample photo ranks for a plain query naming it;
 - ``shards``: write image-caption pairs as WebDataset shards;
 - ``stream-train``: the paper's recipe: pairs streamed from shards, backbones run live,
   LoRA on the LM, several processes (``torchrun``), resumable.
@@ -194,6 +195,26 @@ def _patchdis(args: argparse.Namespace) -> None:
     )
 
 
+def _sample_photos_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", action="append", help="checkpoint folder (repeat to compare; default: shipped)"
+    )
+    parser.add_argument("--encoder", help="query encoder (default: each model's own)")
+
+
+def _sample_photos(args: argparse.Namespace) -> None:
+    from .sample_queries import SAMPLE_QUERIES, sample_photo_ranks
+
+    for source in args.model or [None]:
+        model = load_encoder(source)
+        result = sample_photo_ranks(model, args.encoder)
+        encoder = args.encoder or model.config.query_encoder
+        print(f"{source or 'default'} ({encoder} queries): rank of the named photo of 13")
+        for name, query in SAMPLE_QUERIES.items():
+            print(f"  {result.ranks[name]:>2}  {name:<22} {query!r}")
+        print(f"  hit rate at 1: {result.hit_rate(1):.2f}, at 3: {result.hit_rate(3):.2f}")
+
+
 Arguments = Callable[[argparse.ArgumentParser], None]
 Command = tuple[str, Arguments, Callable[[argparse.Namespace], None]]
 COMMANDS: dict[str, Command] = {
@@ -202,6 +223,11 @@ COMMANDS: dict[str, Command] = {
     "evaluate": ("retrieval recall on a split", _evaluate_arguments, _evaluate),
     "class-prior": ("choose the class-word prior's weight", _class_prior_arguments, _class_prior),
     "patchdis": ("patch-level discovery on mosaics", _patchdis_arguments, _patchdis),
+    "sample-photos": (
+        "rank of each sample photo for a query naming it",
+        _sample_photos_arguments,
+        _sample_photos,
+    ),
     "shards": ("write image-caption pairs as WebDataset shards", shards_arguments, shards),
     "stream-train": (
         "train on streamed pairs with live backbones and LoRA",

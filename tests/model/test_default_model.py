@@ -9,6 +9,7 @@ from model import LexVLA
 from model.samples import sample_photos
 from model.sparse import top_words
 from model.training.data import load_split
+from model.training.sample_queries import sample_photo_ranks
 
 pytestmark = pytest.mark.slow
 
@@ -39,10 +40,18 @@ def test_caption_top_words_are_its_content_words(default_model: LexVLA, flickr8k
 def test_a_cat_caption_ranks_chelsea_first_among_the_sample_photos(default_model: LexVLA) -> None:
     photos = sample_photos()
     images = default_model.encode_images(list(photos.values())).word_weights
-    query = default_model.encode_texts(["a cat lying on a blanket"]).word_weights
+    query = default_model.encode_queries(["a cat lying on a blanket"]).word_weights
     scores = (
         default_model.index_vectors(query, "query").double()
         @ default_model.index_vectors(images, "document").double().T
     )[0]
     ranking = [list(photos)[i] for i in scores.argsort(descending=True)]
     assert ranking[0] == "chelsea", ranking
+
+
+def test_plain_queries_find_the_sample_photos_they_name(default_model: LexVLA) -> None:
+    result = sample_photo_ranks(default_model)
+    assert result.ranks["chelsea"] == 1, result.ranks
+    # the shipped default: 5 of 13 first, 7 of 13 in the first three ("an astronaut" 6th)
+    assert result.hit_rate(1) >= 5 / 13, result.ranks
+    assert result.hit_rate(3) >= 7 / 13, result.ranks

@@ -124,6 +124,20 @@ def test_the_seed_decides_the_adapters_and_the_frozen_parts_stay_the_same() -> N
     assert torch.equal(torch.rand(3), expected), "building a model leaves the global generator"
 
 
+def test_a_fresh_model_is_the_same_whatever_the_thread_count() -> None:
+    # the service sets torch's threads; an index built by a process with another setting
+    # must still carry the service's model fingerprint
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        two = fresh(0)
+        torch.set_num_threads(1)
+        one = fresh(0)
+    finally:
+        torch.set_num_threads(threads)
+    assert two.fingerprint() == one.fingerprint()
+
+
 def test_dense_baseline_learns_the_toy_pairs() -> None:
     model = load_encoder("tiny-lite0")
     baseline = train_dense_baseline(toy_split(model, 64, 0), epochs=20, batch_size=16, width=64)
