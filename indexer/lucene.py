@@ -17,9 +17,10 @@ import sys
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 from .records import check_terms
+from .resource import Resource
 
 _JAVA_LOCK = threading.RLock()
 
@@ -32,25 +33,6 @@ Hit = tuple[str, float]
 
 class LuceneError(RuntimeError):
     """A Java-side failure, with the Java message."""
-
-
-class _Resource:
-    """``with`` support: :meth:`close` after the block, :meth:`abort` after an error."""
-
-    def close(self) -> None:
-        raise NotImplementedError
-
-    def abort(self) -> None:
-        self.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 def anserini_jar() -> Path:
@@ -179,7 +161,7 @@ def count_docs(index: Path) -> int:
     return int(_run_java(_count, index))
 
 
-class IndexUpdater(_Resource):
+class IndexUpdater(Resource):
     """Adds, replaces and deletes documents of an existing index in place.
 
     A Lucene ``IndexWriter`` in APPEND mode with the analyzer and similarity of
@@ -240,7 +222,7 @@ class IndexUpdater(_Resource):
         _run_java(self._writer.rollback)
 
 
-class ImpactSearcher(_Resource):
+class ImpactSearcher(Resource):
     """Top-k search of one impact index with ``{word: impact}`` queries.
 
     ``search`` returns ``(doc_id, score)`` pairs, best first, ties by doc id; the score

@@ -59,7 +59,8 @@ class SparseConfig:
     """What the index keeps of a vector and what a search sends.
 
     A document keeps its words of weight >= ``doc_min_weight`` (a weight of the
-    L2-normalised vector), at most ``doc_top_k``; a query its top ``query_top_k``.
+    L2-normalised vector), at most ``doc_top_k``; a query its top ``query_top_k``, and a
+    text query (any query encoder) its top ``text_query_top_k`` when that is set (> 0).
     ``renormalize``: rescale what is kept to unit length (a score stays a cosine).
     Impacts are ``round(weight * quant_scale)``; a word whose impact rounds to 0 is gone.
     """
@@ -69,12 +70,15 @@ class SparseConfig:
     quant_scale: float = 256.0
     doc_min_weight: float = 0.0
     renormalize: bool = True
+    text_query_top_k: int = 0
 
     def __post_init__(self) -> None:
         if not 0 < self.doc_top_k <= 1024:
             raise ValueError("doc_top_k must be in 1..1024 (Lucene's clause limit)")
         if self.query_top_k <= 0 or self.quant_scale <= 0:
             raise ValueError("query_top_k and quant_scale must be positive")
+        if self.text_query_top_k < 0:
+            raise ValueError("text_query_top_k must be >= 0 (0: query_top_k)")
         if not 0 <= self.doc_min_weight < 1:
             raise ValueError("doc_min_weight must be in [0, 1)")
 

@@ -10,28 +10,33 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
 import torch
 from PIL import Image
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .backbones import build_backbone
-from .class_words import CLASS_WORDS, ClassWords
-from .config import CONFIG_DIR, LexVLAConfig
-from .finetuned import base_state_dict, load_finetuned
+from .checkpoint import (
+    is_trainable,
+    load_checkpoint,
+    resolve_file,
+    save_checkpoint,
+    tokenizer_path,
+)
+from .class_words import ClassWords
+from .config import LexVLAConfig
+from .finetuned import load_finetuned
 from .image_encoder import ImageEncoder, smooth_patches
 from .language_model import load_language_model
 from .query_encoders import (
-    QUERY_ENCODERS,
     HybridQueryEncoder,
     LookupEncoder,
     SentenceQueryEncoder,
+    build_query_encoders,
     padded_word_ids,
 )
 from .random_init import one_thread, seeded
@@ -39,9 +44,6 @@ from .sentence import SentenceEncoder
 from .sparse import activate, quantize, sparsify, to_term_dict
 from .text_encoder import TextEncoder
 from .vocabulary import Vocabulary, build_vocabulary, read_wordlist
-
-ADAPTERS = "adapters.safetensors"
-FROZEN = "frozen.safetensors"
 
 
 @dataclass
@@ -51,22 +53,6 @@ class LexicalOutput:
     word_weights: torch.Tensor  # (batch, vocab), non-negative
     patch_word_weights: torch.Tensor | None = None  # (batch, patches, vocab)
     grid: tuple[int, int] | None = None  # (rows, cols) of the patch grid
-
-
-def _resolve(name: str, folder: Path | None) -> Path:
-    """A file named in a config: absolute, in the checkpoint folder, or in model/configs."""
-    for base in (folder, CONFIG_DIR):
-        if base is not None and (base / name).exists():
-            return base / name
-    return Path(name)
-
-
-def _is_trainable(key: str) -> bool:
-    return (
-        ".adapter." in key
-        or key.startswith("queries.")
-        or (key.endswith(".bias") and key.count(".") == 1)
-    )
 
 
 class LexVLA(nn.Module):
@@ -88,7 +74,7 @@ class LexVLA(nn.Module):
 
     def _build(self, folder: Path | None) -> None:
         config, vocab = self.config, self.vocab
-        tokenizer_file = _resolve(config.text.tokenizer, folder) if config.text.tokenizer else None
+        tokenizer_file = tokenizer_path(config, folder)
         lm, tokenizer = load_language_model(config.text.lm, config.text.lm_config, tokenizer_file)
         hidden = int(lm.config.hidden_size)
         # The LM's output rows share a large common direction (norm ~2 of ~3 for SmolLM2):
@@ -111,27 +97,14 @@ class LexVLA(nn.Module):
         self.image = ImageEncoder(
             backbone, config.vision.image_size, config.image_adapter_hidden, hidden, len(vocab)
         )
-        self.queries = self._query_encoders(hidden)
+        sentence_dim = self.text.sentence.dim if self.text.sentence is not None else None
+        self.queries = build_query_encoders(
+            config.query_encoders, len(vocab), hidden, config.text_adapter_hidden, sentence_dim
+        )
         self.class_words: ClassWords | None = None  # the ImageNet prior (model.class_words)
         self.finetuned = ""  # digest of a checkpoint's LoRA and backbone files (model.finetuned)
         if config.class_prior > 0 and not hasattr(backbone, "classify_features"):
             raise ValueError(f"{config.vision.backbone} has no classifier for a class prior")
-
-    def _query_encoders(self, hidden: int) -> nn.ModuleDict:
-        """The trained query encoders besides ``lm`` (``model.query_encoders``)."""
-        encoders = nn.ModuleDict()
-        for name in self.config.query_encoders:
-            if name not in QUERY_ENCODERS:
-                raise ValueError(f"unknown query encoder {name!r}; known: {QUERY_ENCODERS}")
-            if name == "lookup":
-                encoders[name] = LookupEncoder(len(self.vocab))
-            elif name in ("sentence", "hybrid"):
-                if self.text.sentence is None:
-                    raise ValueError(f"the {name} query encoder needs text.sentence_encoder")
-                kind = SentenceQueryEncoder if name == "sentence" else HybridQueryEncoder
-                width, dim = self.config.text_adapter_hidden, self.text.sentence.dim
-                encoders[name] = kind(dim, width, hidden, len(self.vocab))
-        return encoders
 
     # ---- construction and checkpoints -------------------------------------------------
 
@@ -143,9 +116,9 @@ class LexVLA(nn.Module):
         The text bias starts at minus the logits of the caption-free prompt, which
         removes the large constant offset every caption vector otherwise carries.
         """
-        tokenizer_file = _resolve(config.text.tokenizer, None) if config.text.tokenizer else None
+        tokenizer_file = tokenizer_path(config, None)
         _, tokenizer = load_language_model(config.text.lm, config.text.lm_config, tokenizer_file)
-        vocab = build_vocabulary(tokenizer, read_wordlist(_resolve(config.wordlist, None)))
+        vocab = build_vocabulary(tokenizer, read_wordlist(resolve_file(config.wordlist, None)))
         model = cls(config, vocab, seed=seed)
         with torch.no_grad(), one_thread():
             empty = model.text.lm_features([""])  # the bias only needs the LM's end state
@@ -159,17 +132,7 @@ class LexVLA(nn.Module):
             raise FileNotFoundError(f"{folder} is not a LexVLA checkpoint (no config.json)")
         config = LexVLAConfig.load(folder / "config.json")
         model = cls(config, Vocabulary.load(folder / "vocab.json"), folder)
-        state = load_file(str(folder / ADAPTERS))
-        if (folder / FROZEN).is_file():
-            state.update(load_file(str(folder / FROZEN)))
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        missing = [k for k in missing if _is_trainable(k)]
-        if missing or unexpected:
-            raise ValueError(f"checkpoint mismatch: missing {missing}, unexpected {unexpected}")
-        if config.class_prior > 0:
-            if not (folder / CLASS_WORDS).is_file():
-                raise FileNotFoundError(f"{folder} sets class_prior but has no {CLASS_WORDS}")
-            model.class_words = ClassWords.load(folder / CLASS_WORDS)
+        load_checkpoint(model, folder)
         model.finetuned = load_finetuned(model, folder)
         return model
 
@@ -192,38 +155,10 @@ class LexVLA(nn.Module):
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
         """The adapters and per-word biases: everything training changes."""
-        return {k: v for k, v in self.state_dict().items() if _is_trainable(k)}
+        return {k: v for k, v in self.state_dict().items() if is_trainable(k)}
 
     def save_pretrained(self, folder: str | Path) -> None:
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        config = self.config
-        # float16 halves the file; the weights load back into float32 parameters.
-        trained = {k: v.half().contiguous() for k, v in self.trainable_state().items()}
-        save_file(trained, folder / ADAPTERS)
-        self.vocab.save(folder / "vocab.json")
-        frozen: dict[str, torch.Tensor] = {}
-        if config.text.sentence_encoder == "random":
-            assert self.text.sentence is not None
-            frozen |= {f"text.sentence.{k}": v for k, v in self.text.sentence.state_dict().items()}
-        if config.text.lm == "random":
-            frozen |= {f"text.lm.{k}": v for k, v in base_state_dict(self.text.lm).items()}
-            assert config.text.tokenizer is not None
-            source = _resolve(config.text.tokenizer, None)
-            if source.resolve() != (folder / source.name).resolve():
-                shutil.copyfile(source, folder / source.name)
-            config = replace(config, text=replace(config.text, tokenizer=source.name))
-        if config.vision.weights is None:
-            frozen |= {
-                f"image.backbone.{k}": v for k, v in self.image.backbone.state_dict().items()
-            }
-        if frozen:
-            save_file({k: v.detach().clone() for k, v in frozen.items()}, folder / FROZEN)
-        if config.class_prior > 0:
-            if self.class_words is None:
-                raise ValueError("class_prior is set but the model has no class words")
-            self.class_words.save(folder / CLASS_WORDS)
-        config.save(folder / "config.json")
+        save_checkpoint(self, Path(folder))
 
     # ---- encoding ----------------------------------------------------------------------
 
@@ -312,16 +247,28 @@ class LexVLA(nn.Module):
     def query_weights(
         self, encoder: str, stacked: torch.Tensor, word_ids: torch.Tensor
     ) -> torch.Tensor:
-        """Query word weights from cached text features and own-word ids (training and
+        """Text query word weights from cached text features and own-word ids (training and
         evaluation): ``stacked`` as :meth:`text_weights` takes it.  # (batch, vocab)"""
         if encoder == "lm":
-            return self.text_weights(stacked)
-        if encoder == "lookup":
-            return self.finish(cast(LookupEncoder, self.queries["lookup"])(word_ids))
-        if encoder == "sentence":
-            return self.finish(self._expansion(self.queries["sentence"], stacked))
-        hybrid = cast(HybridQueryEncoder, self.queries["hybrid"])
-        return self.finish(self._expansion(hybrid.sentence, stacked) + hybrid.lookup(word_ids))
+            weights = self.text_weights(stacked)
+        elif encoder == "lookup":
+            weights = self.finish(cast(LookupEncoder, self.queries["lookup"])(word_ids))
+        elif encoder == "sentence":
+            weights = self.finish(self._expansion(self.queries["sentence"], stacked))
+        else:
+            hybrid = cast(HybridQueryEncoder, self.queries["hybrid"])
+            weights = self.finish(
+                self._expansion(hybrid.sentence, stacked) + hybrid.lookup(word_ids)
+            )
+        return self.text_query(weights)
+
+    def text_query(self, weights: torch.Tensor) -> torch.Tensor:
+        """A text query's words: its top ``sparse.text_query_top_k`` when that is set (the
+        index's query top-k applies after).  # (batch, vocab)"""
+        k = self.config.sparse.text_query_top_k
+        if not k:
+            return weights
+        return sparsify(weights, k, 0.0, self.config.sparse.renormalize and self.config.normalize)
 
     def _expansion(self, encoder: nn.Module, stacked: torch.Tensor) -> torch.Tensor:
         """A sentence query encoder's word weights from the embedding at the end of
@@ -338,7 +285,9 @@ class LexVLA(nn.Module):
         if name not in self.config.query_encoders:
             raise ValueError(f"this model has no {name!r} query encoder")
         if name == "lm":
-            return self.encode_texts(texts)
+            return LexicalOutput(
+                word_weights=self.text_query(self.encode_texts(texts).word_weights)
+            )
         device = self.codebook.device
         ids = padded_word_ids(texts, self.vocab.index).to(device)
         stacked = torch.zeros(len(texts), 0, device=device)

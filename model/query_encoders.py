@@ -79,3 +79,22 @@ class HybridQueryEncoder(nn.Module):
         super().__init__()
         self.sentence = SentenceQueryEncoder(dim, width, hidden, vocab_size)
         self.lookup = LookupEncoder(vocab_size)
+
+
+def build_query_encoders(
+    names: Sequence[str], vocab_size: int, hidden: int, width: int, sentence_dim: int | None
+) -> nn.ModuleDict:
+    """The trained query encoders ``names`` besides ``lm`` (which is the text side itself);
+    ``sentence`` and ``hybrid`` read a sentence embedding of ``sentence_dim``."""
+    encoders = nn.ModuleDict()
+    for name in names:
+        if name not in QUERY_ENCODERS:
+            raise ValueError(f"unknown query encoder {name!r}; known: {QUERY_ENCODERS}")
+        if name == "lookup":
+            encoders[name] = LookupEncoder(vocab_size)
+        elif name in ("sentence", "hybrid"):
+            if sentence_dim is None:
+                raise ValueError(f"the {name} query encoder needs text.sentence_encoder")
+            kind = SentenceQueryEncoder if name == "sentence" else HybridQueryEncoder
+            encoders[name] = kind(sentence_dim, width, hidden, vocab_size)
+    return encoders

@@ -109,7 +109,7 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _evaluate(args: argparse.Namespace) -> None:
     from .evaluate import evaluate
-    from .trainer import build_model
+    from .starting_model import build_model
 
     if args.save and len(args.model) > 1:
         raise ValueError("--save writes one model: give one --model")

@@ -11,7 +11,7 @@ import torch
 from ..lexvla import LexVLA
 from ..query_encoders import padded_word_ids
 from .data import load_split
-from .features import caption_features, feature_paths, image_features
+from .features import caption_features, feature_paths, image_features, sentence_embeddings
 
 
 @dataclass
@@ -23,12 +23,15 @@ class SplitFeatures:
     captions: torch.Tensor  # (images * per, 2 * hidden [+ sentence dim])
     per: int
     words: torch.Tensor | None = None  # (images * per, longest) own-word ids, -1 padded
+    lm: bool = True  # captions hold the LM features; else only the sentence embeddings
 
 
 def load_split_features(
-    model: LexVLA, data: Path, split: str, cache: Path, flipped: bool = False
+    model: LexVLA, data: Path, split: str, cache: Path, flipped: bool = False, lm: bool = True
 ) -> SplitFeatures:
-    """Features of a split, computed on first use and cached under ``cache``."""
+    """Features of a split, computed on first use and cached under ``cache``; ``lm=False``
+    skips the LM's caption features (query encoders trained against fixed documents read
+    only the sentence embeddings)."""
     pairs = load_split(data, split)
     paths = feature_paths(cache, split, model.config)
     per = len(pairs[0].captions)
@@ -37,9 +40,14 @@ def load_split_features(
     images = image_features(model, pairs, paths["image"])
     mirrored = image_features(model, pairs, paths["image_flip"], flip=True) if flipped else None
     texts = [c for p in pairs for c in p.captions]
-    captions = caption_features(model, texts, paths["text"], paths["sentences"])
+    if lm:
+        captions = caption_features(model, texts, paths["text"], paths["sentences"]).stacked()
+    elif model.text.sentence is not None:
+        captions = sentence_embeddings(model.text.sentence, texts, paths["sentences"])
+    else:
+        raise ValueError("without LM features a split needs the model's sentence encoder")
     words = padded_word_ids(texts, model.vocab.index)
-    return SplitFeatures(images, mirrored, captions.stacked(), per, words)
+    return SplitFeatures(images, mirrored, captions, per, words, lm)
 
 
 def sample_batches(

@@ -18,11 +18,8 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .. import load_encoder
 from ..class_words import CLASS_WORDS, ClassWords
-from ..config import load_named_config, named_configs
 from ..lexvla import LexVLA
-from ..query_encoders import LookupEncoder
 from ..sentence import MINILM, SentenceEncoder
 from ..sparse import activate
 from .class_prior import with_prior
@@ -32,6 +29,7 @@ from .features import sentence_embeddings, sentences_file
 from .losses import REGULARISERS, caption_words, distillation, flops, info_nce
 from .optim import make_optimizer
 from .splits import SplitFeatures, load_split_features, sample_batches, word_targets
+from .starting_model import build_model, init_lookup_weights
 from .teacher import Teacher, train_teacher
 
 log = logging.getLogger(__name__)
@@ -60,6 +58,16 @@ class TrainSettings:
     train_only: str = ""  # e.g. "sentence,lookup": train only these query encoders (the rest fixed)
     seed: int = 0
     device: str = "cpu"
+
+    @property
+    def trained_encoders(self) -> list[str]:
+        """The query encoders ``train_only`` names."""
+        return [name for name in self.train_only.split(",") if name]
+
+    @property
+    def fixed_documents(self) -> bool:
+        """Only query encoders besides ``lm`` train: image and caption vectors stay fixed."""
+        return bool(self.trained_encoders) and "lm" not in self.trained_encoders
 
     def __post_init__(self) -> None:
         if self.regulariser not in (*REGULARISERS, "none"):
@@ -135,6 +143,32 @@ def training_loss(
     return loss, parts
 
 
+def query_encoder_loss(
+    model: LexVLA, batch: TrainBatch, settings: TrainSettings
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """The loss of query encoders trained against fixed image documents (``train_only``
+    without ``lm``): each one's text->image InfoNCE, plus distillation when given."""
+    with torch.no_grad():
+        images = model.finish(
+            model.add_class_prior(activate(model.image_logits(batch.images)), batch.images)
+        )
+    documents = model.truncate(images, "document") if settings.train_top_k else images
+    queries = [
+        model.query_weights(name, batch.captions, batch.words) for name in settings.trained_encoders
+    ]
+    searched = [model.truncate(q, "query") if settings.train_top_k else q for q in queries]
+    t = settings.temperature
+    loss = torch.stack([info_nce(documents @ q.T, t) for q in searched]).mean()
+    parts = {"nce": loss.item()}
+    if batch.teacher_logits is not None:
+        distilled = torch.stack(
+            [distillation(images @ q.T / t, batch.teacher_logits) for q in queries]
+        ).mean()
+        loss = loss + settings.distill_weight * distilled
+        parts["distill"] = distilled.item()
+    return loss, parts
+
+
 class Trainer:
     """Runs epochs over cached features, with dev selection and resumable state."""
 
@@ -157,7 +191,11 @@ class Trainer:
         self.teacher = teacher
         self.steps_per_epoch = len(train.images) // settings.batch_size
         trainable = model.trainable_state()
-        only = tuple(f"queries.{name}." for name in settings.train_only.split(",") if name)
+        if not train.lm and not settings.fixed_documents:
+            raise ValueError(
+                "the LM's caption features are needed unless only query encoders train"
+            )
+        only = tuple(f"queries.{name}." for name in settings.trained_encoders)
         params = []
         for name, parameter in model.named_parameters():
             chosen = name in trainable and (not only or name.startswith(only))
@@ -238,9 +276,11 @@ class Trainer:
             leave=False,
         )
         for images, captions, rows in bar:
-            loss, parts = training_loss(
-                self.model, self.batch(images, captions, rows).to(device), self.settings, ramp
-            )
+            batch = self.batch(images, captions, rows).to(device)
+            if self.settings.fixed_documents:
+                loss, parts = query_encoder_loss(self.model, batch, self.settings)
+            else:
+                loss, parts = training_loss(self.model, batch, self.settings, ramp)
             self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()
@@ -297,48 +337,6 @@ class Trainer:
         return self.history
 
 
-CHECKPOINT_OVERRIDES = {"sparse", "query_encoders", "query_encoder"}
-
-
-def build_model(init: str, overrides: str, seed: int = 0) -> tuple[LexVLA, set[str]]:
-    """The model to train or evaluate and its untrained query encoders: a fresh model of
-    the named config ``init`` (the JSON ``overrides`` merged in, adapters initialised from
-    ``seed``), or the checkpoint ``init``, whose overrides may change its sparse settings
-    and add query encoders (trained later with ``train_only``)."""
-    changes = json.loads(overrides) if overrides else {}
-    if init in named_configs() and init != "default":
-        model = LexVLA.from_config(load_named_config(init).merged(changes), seed)
-        return model, set(model.queries)
-    trained = load_encoder(init)
-    if set(changes) - CHECKPOINT_OVERRIDES:
-        allowed = ", ".join(sorted(CHECKPOINT_OVERRIDES))
-        raise ValueError(f"a checkpoint's config overrides may only change {allowed}")
-    config = trained.config.merged(changes)
-    if config.query_encoders == trained.config.query_encoders:
-        trained.config = config
-        return trained, set()
-    model = LexVLA(config, trained.vocab, seed=seed)
-    missing, _ = model.load_state_dict(trained.state_dict(), strict=False)
-    added = set(model.queries) - set(trained.queries)
-    if any(not k.startswith(tuple(f"queries.{name}." for name in added)) for k in missing):
-        raise ValueError(f"{init} does not hold the weights its config names: {missing}")
-    model.class_words = trained.class_words
-    return model, added
-
-
-def init_lookup_weights(model: LexVLA, words: torch.Tensor, encoders: set[str]) -> None:
-    """Start the word weights of the lookup encoders among ``encoders`` at each word's IDF
-    over the training captions (``softplus(weight) = log(N / df)``); unseen words get the
-    largest IDF."""
-    df = torch.bincount(words[words >= 0], minlength=len(model.vocab)).float()
-    idf = torch.log(len(words) / df.clamp(min=1.0))
-    for name in encoders:
-        for module in model.queries[name].modules():
-            if isinstance(module, LookupEncoder):
-                with torch.no_grad():
-                    module.weight.copy_(torch.log(torch.expm1(idf.clamp(min=1e-3))))
-
-
 def train(init: str, data: Path, out: Path, cache: Path, settings: TrainSettings) -> Path:
     """Train adapters from ``init`` (a config name or checkpoint) on ``data``'s train split,
     choosing the epoch on dev; returns the best checkpoint folder (``out/best``)."""
@@ -348,7 +346,10 @@ def train(init: str, data: Path, out: Path, cache: Path, settings: TrainSettings
         words = ClassWords.load(Path(settings.class_words) / CLASS_WORDS)
         with_prior(model, words, settings.class_prior)
     model = model.to(settings.device)
-    train_split = load_split_features(model, data, "train", cache, flipped=True)
+    # mirrored images augment the image adapter; fixed documents need neither them nor
+    # the LM's caption features
+    fixed = settings.fixed_documents
+    train_split = load_split_features(model, data, "train", cache, flipped=not fixed, lm=not fixed)
     dev = load_split_features(model, data, "dev", cache)
     assert train_split.words is not None
     init_lookup_weights(model, train_split.words, untrained)

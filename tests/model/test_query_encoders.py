@@ -4,11 +4,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from model import LexVLA, load_encoder
 from model.config import load_named_config
 from model.query_encoders import own_words, padded_word_ids
-from model.training.trainer import build_model, init_lookup_weights
+from model.training.starting_model import build_model, init_lookup_weights
 
 ALL = '{"query_encoders": ["lm", "sentence", "lookup", "hybrid"], "query_encoder": "lookup"}'
 QUERIES = ["a black dog runs on the beach", "Two DOGS, one dog!", "zzz qqq"]
@@ -101,3 +102,19 @@ def test_a_query_encoder_the_model_lacks_is_refused(tmp_path: Path) -> None:
     original = load_encoder(tmp_path / "ckpt")
     for key, value in original.trainable_state().items():  # the trained weights are kept
         assert torch.equal(grown.trainable_state()[key], value), key
+
+
+def test_text_queries_keep_their_own_top_k_and_image_queries_the_index_one() -> None:
+    short, _ = build_model(
+        "tiny-lite0",
+        '{"query_encoders": ["lm", "hybrid"], "query_encoder": "hybrid",'
+        ' "sparse": {"query_top_k": 8, "text_query_top_k": 3}}',
+    )
+    for name in ("lm", "hybrid"):
+        weights = short.encode_queries(QUERIES[:2], encoder=name).word_weights
+        assert ((weights > 0).sum(dim=1) == 3).all(), name
+        assert torch.allclose(weights.norm(dim=1), torch.ones(2))  # still a cosine
+    images = short.encode_images([Image.new("RGB", (64, 64), (200, 40, 40))]).word_weights
+    assert int((short.index_vectors(images, "query") > 0).sum()) == 8
+    with pytest.raises(ValueError, match="text_query_top_k"):
+        build_model("tiny-lite0", '{"sparse": {"text_query_top_k": -1}}')

@@ -1,5 +1,6 @@
 """Training, evaluation and the dense baseline on tiny random features."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,9 @@ from model.training.dense import train_dense_baseline
 from model.training.evaluate import frequent_words, lexical_retrieval
 from model.training.retrieval import dense_report
 from model.training.splits import SplitFeatures, sample_batches, word_targets
+from model.training.starting_model import build_model
 from model.training.teacher import Teacher
-from model.training.trainer import Trainer, TrainSettings, build_model
+from model.training.trainer import Trainer, TrainSettings
 
 
 def toy_split(model: LexVLA, images: int, seed: int) -> SplitFeatures:
@@ -186,13 +188,22 @@ def test_a_run_with_the_class_prior_keeps_its_class_words(tmp_path: Path) -> Non
     assert torch.equal(best.class_words.indices, words.indices)
 
 
-def test_train_only_changes_nothing_but_the_named_query_encoders(tmp_path: Path) -> None:
+@pytest.mark.parametrize("lm_features", [True, False])
+def test_train_only_changes_nothing_but_the_named_query_encoders(
+    tmp_path: Path, lm_features: bool
+) -> None:
     model, untrained = build_model("tiny-lite0", '{"query_encoders": ["lm", "lookup"]}')
     before = {k: v.clone() for k, v in model.trainable_state().items()}
     train, dev = toy_split(model, 64, 0), toy_split(model, 32, 1)
-    Trainer(model, train, dev, settings(epochs=1, train_only="lookup"), tmp_path).fit()
+    if not lm_features:  # the documents are fixed: the LM's caption features are not needed
+        train = replace(train, captions=train.captions[:, :0], lm=False)
+    history = Trainer(model, train, dev, settings(epochs=2, train_only="lookup"), tmp_path).fit()
     changed = {k for k, v in model.trainable_state().items() if not torch.equal(v, before[k])}
     assert untrained == {"lookup"} and changed == {"queries.lookup.weight"}
+    assert len(history) == 2
+    if not lm_features:
+        with pytest.raises(ValueError, match="LM's caption features"):
+            Trainer(model, train, dev, settings(epochs=1), tmp_path / "all")
 
 
 def test_word_targets_are_the_distribution_of_each_images_caption_words(tiny_lite0: LexVLA) -> None:
