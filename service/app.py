@@ -38,13 +38,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.engine = engine
     app.state.thumbnails = Thumbnails(app.state.settings.thumbnail_size, engine.decoder)
     settings = app.state.settings
-    log.info(
-        "ready: %d images, %d captions; search page at http://%s:%d/",
-        engine.handle.published.manifest.images,
-        engine.handle.published.manifest.captions,
-        settings.host,
-        settings.port,
-    )
+    for versions in engine.indexes:
+        manifest = versions.current.published.manifest
+        log.info(
+            "index %s: %d images, %d captions", versions.name, manifest.images, manifest.captions
+        )
+    log.info("ready: search page at http://%s:%d/", settings.host, settings.port)
     try:
         yield
     finally:
