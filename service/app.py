@@ -15,7 +15,7 @@ from .errors import add_error_handlers
 from .limits import BodyLimitMiddleware
 from .methods import MethodsMiddleware
 from .metrics import Metrics, MetricsMiddleware
-from .routes import admin, health, images, page, search
+from .routes import admin, clip, health, images, page, search
 from .routes.page import STATIC
 from .security import SecurityHeadersMiddleware
 from .settings import Settings, get_settings
@@ -69,7 +69,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     docs = [url for url in (app.docs_url, app.swagger_ui_oauth2_redirect_url, app.redoc_url) if url]
     app.add_middleware(SecurityHeadersMiddleware, pages=["/"], docs=docs)  # on every answer
     add_error_handlers(app)
-    for router in (search.router, images.router, health.router, admin.router, page.router):
+    routers = (search.router, clip.router, images.router, health.router, admin.router, page.router)
+    for router in routers:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
