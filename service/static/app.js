@@ -72,7 +72,7 @@ async function search() {
     renderQuery(result.query);
     renderHits(result);
     const noun = result.target === "captions" ? "captions" : "images";
-    setStatus(`${result.hits.length} ${noun} in ${Math.round(result.took_ms)} ms · index ${result.index_version}`);
+    setStatus(`${result.hits.length} ${noun} in ${Math.round(result.took_ms)} ms · index ${result.index} ${result.index_version}`);
   } catch (error) {
     setStatus(error.message, true);
   } finally {

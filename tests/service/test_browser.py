@@ -1,8 +1,9 @@
 """The search page in a real headless Chromium (Debian's), driven by Playwright.
 
 Types a query, sees hits and word chips, drops a query word, uploads an image, opens
-a word heatmap over a hit, and saves screenshots (to ``$LEXSEARCH_SCREENSHOTS`` when
-set, else to the test's temporary folder).
+a word heatmap over a hit, picks another index where the service has several, and
+saves screenshots (to ``$LEXSEARCH_SCREENSHOTS`` when set, else to the test's
+temporary folder).
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ def browse(browser: object, url: str, query: str, image: Path, out: Path) -> Non
     page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
     page.goto(url)
     playwright.expect(page.locator("#stats")).to_contain_text("images")
+    playwright.expect(page.locator("#index")).to_be_hidden()  # one index: nothing to pick
 
     # A text query: hits with matched-word chips, and the query's own words.
     page.fill("#q", query)
@@ -124,6 +126,37 @@ def test_search_page_in_chromium(
         "2-word-dropped.png",
         "3-image-query-heatmap.png",
     }
+
+
+def test_picking_an_index(
+    browser: object, two_index_server: ServiceProcess, more_index: Path, tmp_path: Path
+) -> None:
+    """With two indexes, the page searches the one picked, and its hits' thumbnails and
+    heatmaps come from that index."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
+    page.goto(two_index_server.url)
+    picker = page.locator("#index")
+    playwright.expect(picker).to_be_visible()
+    assert picker.locator("option").all_inner_texts() == ["photos", "more"]
+    picker.select_option("more")
+    playwright.expect(page.locator("#stats")).to_contain_text("3 images")
+    playwright.expect(page.locator("#stats")).to_contain_text("index more")
+    page.fill("#q", "a brown cat sleeps on the sofa")
+    page.press("#q", "Enter")
+    hits = page.locator(".hit")
+    playwright.expect(hits.first).to_be_visible()
+    ids = {str(hit.get_attribute("data-id")) for hit in hits.all()}
+    assert ids and ids <= {"cat-a.png", "cat-b.png", "navy.png"}
+    page.locator(".hit img.thumb").first.evaluate("img => img.decode()")
+    hits.first.locator(".chip.match").first.click()
+    playwright.expect(hits.first.locator("canvas.heat")).to_be_visible()
+    page.screenshot(path=str(screenshots(tmp_path, "indexes") / "4-index-picked.png"))
+    assert not problems, problems
+    context.close()
 
 
 @pytest.mark.slow
