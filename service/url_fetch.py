@@ -128,8 +128,9 @@ async def _get(client: httpx.AsyncClient, url: str, policy: UrlPolicy) -> httpx.
     parts = urlsplit(url)
     netloc = f"[{address}]" if address.version == 6 else str(address)
     pinned = parts._replace(netloc=f"{netloc}:{port}").geturl()
+    name = f"[{host}]" if ":" in host else host  # an IPv6 literal
     default_port = port == (443 if scheme == "https" else 80)
-    headers = {"Host": host if default_port else f"{host}:{port}", "Accept": "image/*"}
+    headers = {"Host": name if default_port else f"{name}:{port}", "Accept": "image/*"}
     request = client.build_request("GET", pinned, headers=headers)
     if scheme == "https":
         request.extensions["sni_hostname"] = host  # certificate checked against the name
@@ -140,20 +141,22 @@ async def _read(response: httpx.Response, max_bytes: int) -> bytes:
     kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
     if not kind.startswith("image/"):
         raise ImageUrlError(415, f"the image URL answered {kind or 'no type'!r}, not an image")
+    too_large = f"the image URL's body exceeds the limit of {max_bytes} bytes"
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
-        raise ImageUrlError(413, f"the image URL's body exceeds the limit of {max_bytes} bytes")
+        raise ImageUrlError(413, too_large)
     data = bytearray()
-    async for chunk in response.aiter_bytes():
+    async for chunk in response.aiter_bytes():  # counted as decoded: no gzip bombs either
         data += chunk
         if len(data) > max_bytes:
-            raise ImageUrlError(413, f"the image URL's body exceeds the limit of {max_bytes} bytes")
+            raise ImageUrlError(413, too_large)
     return bytes(data)
 
 
 async def _fetch(url: str, policy: UrlPolicy) -> bytes:
     host = _target(url, policy)[1]
-    async with httpx.AsyncClient(trust_env=False, follow_redirects=False) as client:
+    client = httpx.AsyncClient(trust_env=False, follow_redirects=False, timeout=policy.timeout_s)
+    async with client:
         for _ in range(MAX_REDIRECTS + 1):
             response = await _get(client, url, policy)
             try:

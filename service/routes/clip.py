@@ -95,7 +95,7 @@ def indices_list(engine: EngineDep) -> list[str]:
     "/knn-service",
     response_model=list[KnnResult],
     openapi_extra=_json_body(KnnRequest),
-    responses=problems(403, 404, 413, 415, 422, 429, 503),
+    responses=problems(400, 403, 404, 413, 415, 422, 429, 503),
 )
 async def knn_service(request: Request, engine: EngineDep, settings: SettingsDep) -> JSONResponse:
     """Search as clip-retrieval's back end does: by text, a base64 image, an image URL or a
