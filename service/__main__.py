@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 
 import uvicorn
 from pydantic import ValidationError
@@ -17,13 +16,21 @@ from .startup import StartupError, check_index, check_model_source
 
 EXIT_CONFIG = 2  # a bad setting, or no usable index: nothing was served
 
+# list settings: a flag given once per item
+REPEATED = {
+    "index": ("--index", "[NAME=]PATH"),
+    "cors_origins": ("--cors-origin", "ORIGIN"),
+    "image_url_hosts": ("--image-url-host", "HOST"),
+}
+
 EPILOG = f"""\
 Every flag can also be set as an environment variable {ENV_PREFIX}<NAME> (for example
 {ENV_PREFIX}ADMIN_API_KEY, {ENV_PREFIX}CORS_ORIGINS='["https://example.org"]'); flags win.
 
 examples:
   python -m indexer build --images photos/ --out indexes/photos
-  python -m service --index indexes/photos --port 8000"""
+  python -m service --index indexes/photos --port 8000
+  python -m service --index photos=indexes/photos --index archive=indexes/archive"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,13 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for name, field in Settings.model_fields.items():
         flag = f"--{name.replace('_', '-')}"
-        if name == "cors_origins":
+        if name in REPEATED:
+            flag, metavar = REPEATED[name]
             parser.add_argument(
-                "--cors-origin",
-                dest=name,
-                action="append",
-                metavar="ORIGIN",
-                help=field.description,
+                flag, dest=name, action="append", metavar=metavar, help=field.description
             )
         else:  # values are strings here; the Settings model converts and checks them
             parser.add_argument(flag, dest=name, metavar=name.upper(), help=field.description)
@@ -71,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        source = check_index(Path(settings.index))
-        check_model_source(settings.model or source)
+        sources = [check_index(root) for root in settings.index.values()]
+        check_model_source(settings.model or sources[0])
     except (IndexOpenError, StartupError) as exc:
         print(f"python -m service: error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -15,7 +15,7 @@ from .errors import add_error_handlers
 from .limits import BodyLimitMiddleware
 from .methods import MethodsMiddleware
 from .metrics import Metrics, MetricsMiddleware
-from .routes import admin, health, images, page, search
+from .routes import admin, clip, clip_front, health, images, page, search
 from .routes.page import STATIC
 from .security import SecurityHeadersMiddleware
 from .settings import Settings, get_settings
@@ -38,13 +38,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.engine = engine
     app.state.thumbnails = Thumbnails(app.state.settings.thumbnail_size, engine.decoder)
     settings = app.state.settings
-    log.info(
-        "ready: %d images, %d captions; search page at http://%s:%d/",
-        engine.handle.published.manifest.images,
-        engine.handle.published.manifest.captions,
-        settings.host,
-        settings.port,
-    )
+    for versions in engine.indexes:
+        manifest = versions.current.published.manifest
+        log.info(
+            "index %s: %d images, %d captions", versions.name, manifest.images, manifest.captions
+        )
+    log.info("ready: search page at http://%s:%d/", settings.host, settings.port)
     try:
         yield
     finally:
@@ -68,9 +67,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     docs = [url for url in (app.docs_url, app.swagger_ui_oauth2_redirect_url, app.redoc_url) if url]
-    app.add_middleware(SecurityHeadersMiddleware, pages=["/"], docs=docs)  # on every answer
+    front = clip_front.front_folder()
+    fronts = [clip_front.PREFIX] if front else []
+    app.add_middleware(SecurityHeadersMiddleware, pages=["/"], docs=docs, fronts=fronts)
     add_error_handlers(app)
-    for router in (search.router, images.router, health.router, admin.router, page.router):
+    for router in (search.router, clip.router, images.router, health.router, admin.router):
         app.include_router(router)
+    app.include_router(page.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    if front:  # clip-retrieval's web page, where its wheel is installed
+        app.include_router(clip_front.router)
+        app.mount(clip_front.PREFIX, StaticFiles(directory=front, html=True), name="clip-front")
     return app

@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, Header, HTTPException, Query, Request
 
 from .engine import SearchEngine
 from .settings import Settings
@@ -29,6 +29,9 @@ def thumbnails(request: Request) -> Thumbnails:
 
 
 SettingsDep = Annotated[Settings, Depends(app_settings)]
+IndexParam = Annotated[
+    str | None, Query(max_length=64, description="the index (default: the first one served)")
+]
 EngineDep = Annotated[SearchEngine, Depends(search_engine)]
 ThumbnailsDep = Annotated[Thumbnails, Depends(thumbnails)]
 

@@ -1,15 +1,16 @@
-"""The search engine: the model, the served index versions and the one worker thread.
+"""The search engine: the model, the served indexes and the one worker thread.
 
 Routes submit searches, heatmap requests and reloads; the :class:`~.worker.BatchWorker`
 takes them a batch at a time, the :class:`~.searcher.Searcher` encodes the batch's
-queries together and answers each, and between batches :class:`~.index_handle.IndexVersions`
-picks up a newly published version.
+queries together (whatever index each asks) and answers each from its index, and
+between batches each index's :class:`~.index_handle.IndexVersions` picks up a newly
+published version.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import partial
 
@@ -19,6 +20,7 @@ from .decoding import Decoder, UndecodableError
 from .heatmaps import Heatmaps, NotFoundError, PatchWeights
 from .image_files import FileUnavailableError
 from .index_handle import IndexHandle, IndexOpenError, IndexVersions, ModelMismatchError
+from .index_registry import IndexRegistry
 from .metrics import Metrics
 from .query import Query
 from .searcher import Searcher, SearchResult
@@ -29,15 +31,20 @@ from .worker import BatchWorker, Job, answer, guarded
 class _SearchJob(Job):
     query: Query
 
+    @property
+    def index(self) -> str:
+        return self.query.index
+
 
 @dataclass
 class _HeatmapJob(Job):
     image_id: str
+    index: str
 
 
 @dataclass
 class _ReloadJob(Job):
-    pass
+    index: str
 
 
 # errors of the request, of a file or of a new index version (logged where answered)
@@ -45,12 +52,12 @@ QUIET = (NotFoundError, FileUnavailableError, UndecodableError, IndexOpenError, 
 
 
 class SearchEngine:
-    """Serves searches, heatmaps and reloads from one worker thread."""
+    """Serves searches, heatmaps and reloads of the named indexes from one worker thread."""
 
     def __init__(
         self,
         model: LexVLA,
-        handle: IndexHandle,
+        handles: dict[str, IndexHandle],
         metrics: Metrics,
         decoder: Decoder,
         *,
@@ -67,12 +74,17 @@ class SearchEngine:
         self.searcher = Searcher(model, metrics, boost_factor)
         self.decoder = decoder
         self.heatmaps = Heatmaps(model, metrics, decoder, heatmap_cache)
-        self.versions = IndexVersions(
-            handle, self.fingerprint, metrics, reload_interval_s, on_swap=self.heatmaps.clear
+        self.indexes = IndexRegistry(
+            [
+                IndexVersions(
+                    name, handle, self.fingerprint, metrics, reload_interval_s, self.heatmaps.clear
+                )
+                for name, handle in handles.items()
+            ]
         )
         self.worker = BatchWorker(
             self._process,
-            self.versions.maybe_reload,
+            self.indexes.maybe_reload,
             max_batch=max_batch,
             max_queue=max_queue,
             deadline_s=queue_deadline_s,
@@ -89,9 +101,9 @@ class SearchEngine:
         self.worker.start()
 
     def close(self) -> None:
-        """Finish queued jobs, stop the worker and close the index."""
+        """Finish queued jobs, stop the worker and close the indexes."""
         self.worker.close()
-        self.versions.close()
+        self.indexes.close()
 
     @property
     def alive(self) -> bool:
@@ -101,19 +113,10 @@ class SearchEngine:
     def queued(self) -> int:
         return self.worker.queued
 
-    @property
-    def handle(self) -> IndexHandle:
-        """The current index version (lease it with :meth:`lease` to read from it)."""
-        return self.versions.current
-
-    @property
-    def reloads(self) -> int:
-        return self.versions.reloads
-
     @contextmanager
-    def lease(self) -> Iterator[IndexHandle]:
-        """The current index version, kept open until the ``with`` block ends."""
-        with self.versions.lease() as handle:
+    def lease(self, index: str | None = None) -> Iterator[IndexHandle]:
+        """The current version of ``index`` (None: the default), open until the block ends."""
+        with self.indexes.get(index).lease() as handle:
             yield handle
 
     # ---- what routes call -----------------------------------------------------------
@@ -122,32 +125,39 @@ class SearchEngine:
         result: SearchResult = await self.worker.submit(_SearchJob(query))
         return result
 
-    async def patch_weights(self, image_id: str) -> PatchWeights:
-        result: PatchWeights = await self.worker.submit(_HeatmapJob(image_id))
+    async def patch_weights(self, image_id: str, index: str) -> PatchWeights:
+        result: PatchWeights = await self.worker.submit(_HeatmapJob(image_id, index))
         return result
 
-    async def reload(self) -> bool:
-        """Look for a newly published version now; True when one was opened."""
-        changed: bool = await self.worker.submit(_ReloadJob())
+    async def reload(self, index: str) -> bool:
+        """Look for a newly published version of ``index`` now; True when one was opened."""
+        changed: bool = await self.worker.submit(_ReloadJob(index))
         return changed
 
     # ---- on the worker thread -------------------------------------------------------
 
     def _process(self, jobs: list[Job]) -> None:
         self.metrics.batch_size.observe(len(jobs))
-        with self.lease() as handle:
+        reads = [j for j in jobs if isinstance(j, _SearchJob | _HeatmapJob)]
+        with ExitStack() as leases:
+            handles = {
+                name: leases.enter_context(self.lease(name))
+                for name in dict.fromkeys(job.index for job in reads)
+            }
             searches = [j for j in jobs if isinstance(j, _SearchJob)]
-            guarded(searches, lambda: self._search(searches, handle), QUIET)
+            guarded(searches, lambda: self._search(searches, handles), QUIET)
             for job in jobs:
                 if isinstance(job, _HeatmapJob):
-                    answer(job, partial(self.heatmaps.patch_weights, job.image_id, handle), QUIET)
+                    work = partial(self.heatmaps.patch_weights, job.image_id, handles[job.index])
+                    answer(job, work, QUIET)
         for job in jobs:
             if isinstance(job, _ReloadJob):
-                answer(job, self.versions.reload, QUIET)
+                answer(job, self.indexes.get(job.index).reload, QUIET)
 
-    def _search(self, searches: list[_SearchJob], handle: IndexHandle) -> None:
+    def _search(self, searches: list[_SearchJob], handles: dict[str, IndexHandle]) -> None:
         if not searches:
             return
         vectors = self.searcher.encode([job.query for job in searches])
         for job, terms in zip(searches, vectors):
-            answer(job, partial(self.searcher.lookup, job.query, terms, handle), QUIET)
+            work = partial(self.searcher.lookup, job.query, terms, handles[job.query.index])
+            answer(job, work, QUIET)

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from .decoding import UndecodableError
 from .heatmaps import NotFoundError
 from .image_files import FileUnavailableError
+from .index_registry import UnknownIndexError
 from .query_edit import UnknownWordError
 from .schemas import Problem
 from .uploads import UploadError
@@ -19,12 +20,13 @@ from .worker import OverloadedError, WorkerStoppedError
 DESCRIPTIONS = {
     400: "The upload is not a usable image",
     401: "Missing or wrong X-API-Key",
-    403: "Admin endpoints are disabled",
-    404: "No such image, or its file is gone",
+    403: "Admin endpoints are disabled, or an image URL this service may not fetch",
+    404: "No such index or image, or the image's file is gone",
     409: "The new index was written by another model",
     413: "The request body or image is too large",
-    415: "Not JSON or multipart, or the upload is not an image",
-    422: "Invalid parameters (each listed in `errors`), or an image the limits refuse",
+    415: "Not JSON or multipart, or the upload (or what an image URL returns) is not an image",
+    422: "Invalid parameters (each listed in `errors`), an image the limits refuse, or an "
+    "image URL that cannot be fetched in time",
     429: "Too busy to start the request soon: retry after `Retry-After` seconds",
     503: "The search worker is not running, or the new index version is unusable",
 }
@@ -32,6 +34,7 @@ DESCRIPTIONS = {
 STATUS_OF: dict[type[Exception], int] = {
     UnknownWordError: 422,
     NotFoundError: 404,
+    UnknownIndexError: 404,
     FileUnavailableError: 404,
     UndecodableError: 422,
     OverloadedError: 429,
@@ -50,9 +53,11 @@ def _validation_problem(_: Request, exc: Exception) -> JSONResponse:
         {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
         for e in exc.errors()
     ]
+    fields = [
+        ".".join(str(p) for p in e["loc"] if p not in ("body", "query", "path")) for e in errors
+    ]
     summary = "; ".join(
-        f"{'.'.join(str(p) for p in e['loc'] if p not in ('body', 'query', 'path'))}: {e['msg']}"
-        for e in errors
+        f"{field}: {e['msg']}" if field else e["msg"] for field, e in zip(fields, errors)
     )
     return JSONResponse({"detail": summary, "errors": errors}, status_code=422)
 

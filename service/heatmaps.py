@@ -36,10 +36,10 @@ class Heatmaps:
         self.model = model
         self.metrics = metrics
         self.decoder = decoder
-        self._cache: Lru[tuple[str, str], PatchWeights] = Lru(cache_size)
+        self._cache: Lru[tuple[str, str, str], PatchWeights] = Lru(cache_size)
 
     def patch_weights(self, image_id: str, handle: IndexHandle) -> PatchWeights:
-        key = (handle.version, image_id)
+        key = (str(handle.published.root), handle.version, image_id)
         return self._cache.get(key, lambda: self._encode(image_id, handle))
 
     def _encode(self, image_id: str, handle: IndexHandle) -> PatchWeights:

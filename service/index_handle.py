@@ -100,17 +100,20 @@ def open_index(root: Path) -> IndexHandle:
 
 
 class IndexVersions:
-    """The version of one index folder being served, swapped for each newer one that
-    was written by the loaded model (``fingerprint``); ``on_swap`` runs after a swap."""
+    """The version of one index folder (the index ``name``) being served, swapped for each
+    newer one that was written by the loaded model (``fingerprint``); ``on_swap`` runs
+    after a swap."""
 
     def __init__(
         self,
+        name: str,
         handle: IndexHandle,
         fingerprint: str,
         metrics: Metrics,
         interval_s: float = 2.0,
         on_swap: Callable[[], None] = lambda: None,
     ) -> None:
+        self.name = name
         self.fingerprint = fingerprint
         self.metrics = metrics
         self.interval_s = interval_s
@@ -143,7 +146,7 @@ class IndexVersions:
         built = handle.published.manifest.model
         if built.fingerprint != self.fingerprint:
             raise ModelMismatchError(
-                f"index version {handle.version} was built with model {built.name!r} "
+                f"index {self.name!r} version {handle.version} was built with model {built.name!r} "
                 f"({built.source}, fingerprint {built.fingerprint}), but the loaded model has "
                 f"fingerprint {self.fingerprint}: serve it with --model {built.source} "
                 "or rebuild the index"
@@ -156,9 +159,9 @@ class IndexVersions:
         try:
             self.reload()
         except (IndexOpenError, ModelMismatchError) as exc:
-            log.error("keeping index version %s: %s", self._handle.version, exc)
+            log.error("index %s: keeping version %s: %s", self.name, self._handle.version, exc)
         except Exception:
-            log.exception("keeping index version %s", self._handle.version)
+            log.exception("index %s: keeping version %s", self.name, self._handle.version)
 
     def reload(self) -> bool:
         """Open and swap in a newer published version, if there is one."""
@@ -177,8 +180,8 @@ class IndexVersions:
         self.on_swap()
         self._count_documents(fresh)
         self.reloads += 1
-        self.metrics.reloads.inc()
-        log.info("now serving index version %s (was %s)", fresh.version, old.version)
+        self.metrics.reloads.labels(self.name).inc()
+        log.info("index %s: now serving version %s (was %s)", self.name, fresh.version, old.version)
         return True
 
     def close(self) -> None:
@@ -186,5 +189,5 @@ class IndexVersions:
 
     def _count_documents(self, handle: IndexHandle) -> None:
         manifest = handle.published.manifest
-        self.metrics.documents.labels("images").set(manifest.images)
-        self.metrics.documents.labels("captions").set(manifest.captions)
+        self.metrics.documents.labels(self.name, "images").set(manifest.images)
+        self.metrics.documents.labels(self.name, "captions").set(manifest.captions)

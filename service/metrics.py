@@ -51,7 +51,10 @@ class Metrics:
             registry=r,
         )
         self.documents = Gauge(
-            "lexsearch_index_documents", "Documents in the open index", ["kind"], registry=r
+            "lexsearch_index_documents",
+            "Documents in the served version of each index",
+            ["index", "kind"],
+            registry=r,
         )
         self.decodes_running = Gauge(
             "lexsearch_image_decodes_running", "Images being decoded now", registry=r
@@ -62,7 +65,10 @@ class Metrics:
             registry=r,
         )
         self.reloads = Counter(
-            "lexsearch_index_reloads", "Index versions picked up after start", registry=r
+            "lexsearch_index_reloads",
+            "Index versions picked up after start",
+            ["index"],
+            registry=r,
         )
         self.explain_mismatches = Counter(
             "lexsearch_explain_mismatches",

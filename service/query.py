@@ -19,10 +19,13 @@ class Target(StrEnum):
 
 @dataclass(frozen=True)
 class Query:
-    """One search: text (possibly empty when edits alone make the query) or an image."""
+    """One search of the index ``index``: text (possibly empty when edits alone make the
+    query), an image, or a lexical vector ``terms`` (``{word: weight}``)."""
 
+    index: str
     target: Target
     k: int
     edits: QueryEdits = field(default_factory=QueryEdits)
     text: str | None = None
     image: Image.Image | None = None
+    terms: dict[str, float] | None = None

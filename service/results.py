@@ -26,8 +26,16 @@ def query_info(kind: str, text: str | None, edits: QueryEdits, terms: dict[str, 
     )
 
 
-def hit(rank: int, doc: RankedDoc, query: dict[str, int], explain: bool, metrics: Metrics) -> Hit:
-    """One hit; with ``explain``, its shared words, whose contributions sum to the score."""
+def hit(
+    rank: int,
+    doc: RankedDoc,
+    query: dict[str, int],
+    explain: bool,
+    metrics: Metrics,
+    index: str | None = None,
+) -> Hit:
+    """One hit; with ``explain``, its shared words, whose contributions sum to the score.
+    Its URLs name ``index`` (None: the default index)."""
     image = doc.image
     matches = word_matches(query, doc.terms) if explain else None
     if matches is not None and sum(m.contribution for m in matches) != doc.score:
@@ -46,8 +54,8 @@ def hit(rank: int, doc: RankedDoc, query: dict[str, int], explain: bool, metrics
         caption=doc.caption.text if doc.caption is not None else None,
         metadata=HitMetadata(
             captions=list(image.captions),
-            image_url=image_url(image.id),
-            thumbnail_url=thumbnail_url(image.id),
+            image_url=image_url(image.id, index),
+            thumbnail_url=thumbnail_url(image.id, index),
             width=image.width,
             height=image.height,
             fields=image.metadata,
@@ -56,8 +64,10 @@ def hit(rank: int, doc: RankedDoc, query: dict[str, int], explain: bool, metrics
     )
 
 
-def hits(result: SearchResult, explain: bool, metrics: Metrics) -> list[Hit]:
+def hits(
+    result: SearchResult, explain: bool, metrics: Metrics, index: str | None = None
+) -> list[Hit]:
     return [
-        hit(rank, doc, result.query_terms, explain, metrics)
+        hit(rank, doc, result.query_terms, explain, metrics, index)
         for rank, doc in enumerate(result.hits, start=1)
     ]

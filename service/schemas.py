@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .query import Target
 
 MAX_QUERY_CHARS = 1000  # the text encoder reads 64 tokens; longer text is a client bug
 MAX_K = 1000
 MAX_EDIT_WORDS = 64
+MAX_URL_CHARS = 2048
 WordList = list[str]
 
 
@@ -21,6 +22,9 @@ class Strict(BaseModel):
 class SearchOptions(Strict):
     """What every search takes besides its query (text or image)."""
 
+    index: str | None = Field(
+        default=None, max_length=64, description="the index to search (default: the first)"
+    )
     k: int | None = Field(default=None, ge=1, le=MAX_K, description="number of hits")
     target: Target = Field(default=Target.images, description="search images or captions")
     explain: bool = Field(default=True, description="explain each hit word by word")
@@ -40,16 +44,28 @@ class SearchOptions(Strict):
 
 
 class TextSearch(SearchOptions):
-    """A text query: ``+word`` / ``-word`` in the text boost or drop a word."""
+    """A text query (``+word`` / ``-word`` in the text boost or drop a word), or the
+    address of a query image (``url``; only where the service allows image URLs)."""
 
-    q: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="query text")
+    q: str | None = Field(
+        default=None, min_length=1, max_length=MAX_QUERY_CHARS, description="query text"
+    )
+    url: str | None = Field(
+        default=None, min_length=1, max_length=MAX_URL_CHARS, description="a query image's URL"
+    )
 
     @field_validator("q")
     @classmethod
-    def _not_blank(cls, q: str) -> str:
-        if not q.strip():
+    def _not_blank(cls, q: str | None) -> str | None:
+        if q is not None and not q.strip():
             raise ValueError("the query is empty (only whitespace)")
-        return q.strip()
+        return q.strip() if q is not None else None
+
+    @model_validator(mode="after")
+    def _one_query(self) -> TextSearch:
+        if (self.q is None) == (self.url is None):
+            raise ValueError("give either q (the query text) or url (a query image's address)")
+        return self
 
 
 class WordMatch(BaseModel):
@@ -105,6 +121,7 @@ class QueryInfo(BaseModel):
 
 class SearchResponse(BaseModel):
     query: QueryInfo
+    index: str = Field(description="the index searched")
     target: Target
     k: int
     hits: list[Hit]
@@ -130,11 +147,14 @@ class Health(BaseModel):
 
 class Ready(BaseModel):
     status: str
-    index_version: str | None = None
+    index_version: str | None = Field(default=None, description="the default index's version")
+    indexes: dict[str, str] | None = Field(default=None, description="every index's version")
     model: str | None = None
 
 
 class Stats(BaseModel):
+    index: str = Field(description="the index these figures are of")
+    indexes: list[str] = Field(description="every index served, the default first")
     images: int
     captions: int
     vocabulary_size: int
@@ -146,6 +166,7 @@ class Stats(BaseModel):
 
 
 class ReloadResult(BaseModel):
+    index: str
     version: str
     changed: bool
 

@@ -52,7 +52,8 @@ class Searcher:
         self.vocabulary = model.vocab.index
 
     def weights(self, queries: Sequence[Query]) -> torch.Tensor:
-        """Edited float word weights of every query.  # (batch, vocab)"""
+        """Edited float word weights of every query (encoded, or given as ``terms``).
+        # (batch, vocab)"""
         weights = torch.zeros(len(queries), len(self.vocabulary))
         texts = [i for i, q in enumerate(queries) if q.image is None and q.text]
         images = [i for i, q in enumerate(queries) if q.image is not None]
@@ -66,6 +67,8 @@ class Searcher:
                 encoded = self.model.encode_images([p for p in pictures if p is not None])
             weights[images] = encoded.word_weights.float()
         for row, query in enumerate(queries):
+            for word, weight in (query.terms or {}).items():
+                weights[row, self.vocabulary[word]] = weight
             if query.edits:
                 weights[row] = apply_edits(
                     weights[row], query.edits, self.vocabulary, self.boost_factor

@@ -2,13 +2,38 @@
 
 from __future__ import annotations
 
+import json
+import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "LEXSEARCH_"
+INDEX_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def named_indexes(specs: list[str | Path]) -> dict[str, Path]:
+    """``NAME=PATH`` or ``PATH`` specs as ``{name: folder}``, in order; a plain path is
+    named after its folder. Raises ValueError for a bad or repeated name."""
+    named: dict[str, Path] = {}
+    for spec in specs:
+        name, _, path = str(spec).partition("=")
+        if isinstance(spec, Path) or not path or not INDEX_NAME.fullmatch(name):
+            name, path = Path(spec).name, str(spec)
+        if not INDEX_NAME.fullmatch(name):
+            raise ValueError(
+                f"cannot name the index {str(spec)!r} after its folder: give it as NAME=PATH "
+                "(letters, digits, '.', '_' and '-')"
+            )
+        if name in named:
+            raise ValueError(f"two indexes are named {name!r}: give one as NAME=PATH")
+        named[name] = Path(path)
+    if not named:
+        raise ValueError("no index given")
+    return named
 
 
 class Settings(BaseSettings):
@@ -16,7 +41,11 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
 
-    index: Path = Field(description="index folder written by `python -m indexer build`")
+    index: Annotated[dict[str, Path], NoDecode] = Field(
+        description="an index folder written by `python -m indexer build`, as PATH or NAME=PATH "
+        "(a plain PATH is named after its folder); repeat the flag to serve several, the first "
+        "is the default (the env var takes one, or a JSON list)"
+    )
     model: str | None = Field(
         default=None,
         description="checkpoint folder or config name; default: the model the index was built with",
@@ -68,6 +97,19 @@ class Settings(BaseSettings):
         default_factory=list,
         description="an origin allowed by CORS; repeat the flag (the env var takes a JSON list)",
     )
+    image_url_hosts: list[str] = Field(
+        default_factory=list,
+        description="a host that image-URL queries (`url` on /search, `image_url` on "
+        "/knn-service) may fetch from; repeat the flag (the env var takes a JSON list); none: "
+        "image URLs are refused. A host resolving to a private, loopback or link-local address "
+        "is refused unless that address (or its network, as CIDR) is listed too",
+    )
+    image_url_max_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, description="largest image an image URL may return"
+    )
+    image_url_timeout_s: float = Field(
+        default=5.0, gt=0, description="time limit for fetching an image URL, redirects included"
+    )
     admin_api_key: SecretStr | None = Field(
         default=None, description="key for /admin endpoints (X-API-Key); unset: admin disabled"
     )
@@ -75,6 +117,17 @@ class Settings(BaseSettings):
         default=None, ge=1, description="PyTorch intra-op threads (default: PyTorch's choice)"
     )
     log_level: str = Field(default="info", description="debug, info, warning or error")
+
+    @field_validator("index", mode="before")
+    @classmethod
+    def _named(cls, given: object) -> object:
+        if isinstance(given, str) and given.startswith("["):
+            given = json.loads(given)
+        if isinstance(given, str | Path):
+            given = [given]
+        if isinstance(given, dict):
+            given = [f"{name}={path}" for name, path in given.items()]
+        return named_indexes(given) if isinstance(given, list) else given
 
     @field_validator("admin_api_key")
     @classmethod

@@ -24,7 +24,7 @@ class StartupError(RuntimeError):
 
 
 def model_source(settings: Settings, handle: IndexHandle) -> str:
-    """``--model`` when given, else the model recorded in the index manifest."""
+    """``--model`` when given, else the model recorded in the (first) index's manifest."""
     return settings.model or handle.published.manifest.model.source
 
 
@@ -55,18 +55,22 @@ def load_model(source: str) -> LexVLA:
 
 
 def open_engine(settings: Settings, metrics: Metrics) -> SearchEngine:
-    """The model and the index, opened and checked against each other (not started)."""
+    """The model and the indexes, opened and checked against each other (not started)."""
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
     set_pixel_limit(settings.max_image_pixels)
-    handle = open_index(settings.index)
+    handles: dict[str, IndexHandle] = {}
     try:
-        source = model_source(settings, handle)
+        for name, root in settings.index.items():
+            handles[name] = open_index(root)
+        source = model_source(settings, next(iter(handles.values())))
         model = load_model(source)
-        log.info("model %s (%s), index version %s", model.config.name, source, handle.version)
+        for name, handle in handles.items():
+            log.info("index %s: version %s", name, handle.version)
+        log.info("model %s (%s)", model.config.name, source)
         return SearchEngine(
             model,
-            handle,
+            handles,
             metrics,
             Decoder(settings.max_decodes, metrics),
             max_batch=settings.max_batch,
@@ -77,5 +81,6 @@ def open_engine(settings: Settings, metrics: Metrics) -> SearchEngine:
             heatmap_cache=settings.heatmap_cache,
         )
     except BaseException:
-        handle.retire()
+        for handle in handles.values():
+            handle.retire()
         raise

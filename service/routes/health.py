@@ -6,8 +6,9 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from ..deps import EngineDep
+from ..deps import EngineDep, IndexParam
 from ..engine import SearchEngine
+from ..errors import problems
 from ..schemas import Health, Ready, Stats
 
 router = APIRouter(tags=["health"])
@@ -21,19 +22,30 @@ def healthz() -> Health:
 
 @router.get("/readyz", response_model=Ready, responses={503: {"model": Ready}})
 def readyz(request: Request) -> Ready | JSONResponse:
-    """The model and index are loaded and the search worker runs."""
+    """The model and indexes are loaded and the search worker runs."""
     engine: SearchEngine | None = getattr(request.app.state, "engine", None)
     if engine is None or not engine.alive:
         return JSONResponse(Ready(status="not ready").model_dump(), status_code=503)
-    version, name = engine.handle.version, engine.model.config.name
-    return Ready(status="ready", index_version=version, model=name)
+    versions = {index.name: index.current.version for index in engine.indexes}
+    return Ready(
+        status="ready",
+        index_version=versions[engine.indexes.default],
+        indexes=versions,
+        model=engine.model.config.name,
+    )
 
 
-@router.get("/stats", response_model=Stats)
-def stats(engine: EngineDep) -> Stats:
-    """Counts, vocabulary size, the model and the served index's manifest."""
-    manifest = engine.handle.published.manifest
+@router.get("/stats", response_model=Stats, responses=problems(404, 422))
+def stats(
+    engine: EngineDep,
+    index: IndexParam = None,
+) -> Stats:
+    """Counts, vocabulary size, the model and the manifest of one served index."""
+    versions = engine.indexes.get(index)
+    manifest = versions.current.published.manifest
     return Stats(
+        index=versions.name,
+        indexes=engine.indexes.names,
         images=manifest.images,
         captions=manifest.captions,
         vocabulary_size=len(engine.vocabulary),
@@ -44,7 +56,7 @@ def stats(engine: EngineDep) -> Stats:
         },
         index_version=manifest.version,
         manifest=manifest.to_json(),
-        reloads=engine.reloads,
+        reloads=versions.reloads,
         queued=engine.queued,
     )
 

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
-from ..deps import EngineDep, ThumbnailsDep
+from ..deps import EngineDep, IndexParam, ThumbnailsDep
 from ..engine import SearchEngine
 from ..errors import problems
 from ..image_files import IndexedFile, media_type, read_indexed
@@ -22,8 +22,8 @@ router = APIRouter(tags=["images"])
 CACHE_IMMUTABLE = "public, max-age=3600"
 
 
-def _file(engine: SearchEngine, image_id: str) -> IndexedFile:
-    with engine.lease() as handle:
+def _file(engine: SearchEngine, image_id: str, index: str | None) -> IndexedFile:
+    with engine.lease(index) as handle:
         rows = handle.store.images([image_id])
     if not rows:
         raise HTTPException(404, f"no image with id {image_id!r} in the index")
@@ -33,11 +33,11 @@ def _file(engine: SearchEngine, image_id: str) -> IndexedFile:
 @router.get(
     "/images/{image_id:path}",
     response_class=Response,
-    responses={200: {"content": {"image/*": {}}}, **problems(404)},
+    responses={200: {"content": {"image/*": {}}}, **problems(404, 422)},
 )
-def image_file(image_id: str, engine: EngineDep) -> Response:
+def image_file(image_id: str, engine: EngineDep, index: IndexParam = None) -> Response:
     """The indexed image file as it was indexed, typed by its image format."""
-    file = _file(engine, image_id)
+    file = _file(engine, image_id, index)
     headers = {"Cache-Control": CACHE_IMMUTABLE}
     return Response(file.data, media_type=media_type(file.data), headers=headers)
 
@@ -47,9 +47,11 @@ def image_file(image_id: str, engine: EngineDep) -> Response:
     response_class=Response,
     responses={200: {"content": {"image/jpeg": {}}}, **problems(404, 422)},
 )
-def image_thumbnail(image_id: str, engine: EngineDep, thumbnails: ThumbnailsDep) -> Response:
+def image_thumbnail(
+    image_id: str, engine: EngineDep, thumbnails: ThumbnailsDep, index: IndexParam = None
+) -> Response:
     """The image shrunk to ``thumbnail_size`` on its long side (JPEG)."""
-    data = thumbnails.of(_file(engine, image_id))
+    data = thumbnails.of(_file(engine, image_id, index))
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": CACHE_IMMUTABLE})
 
 
@@ -60,13 +62,14 @@ async def image_heatmap(
     image_id: str,
     word: Annotated[str, Query(min_length=1, max_length=64, description="a vocabulary word")],
     engine: EngineDep,
+    index: IndexParam = None,
 ) -> Heatmap:
     """How strongly each patch of the image activates ``word`` (the model's per-patch weights)."""
     word = searchable(word).lower()
     if not word:
         raise HTTPException(422, "word: no word given (only blanks or control characters)")
     check_words([word], engine.vocabulary)
-    patches = await engine.patch_weights(image_id)
+    patches = await engine.patch_weights(image_id, engine.indexes.get(index).name)
     rows, cols = patches.grid
     column = patches.weights[:, engine.vocabulary[word]].float().reshape(rows, cols)
     return Heatmap(

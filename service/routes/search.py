@@ -1,4 +1,8 @@
-"""``/search``: text or image queries against images or captions, explained word by word."""
+"""``/search``: text or image queries against images or captions, explained word by word.
+
+An image comes as an upload (multipart) or as a URL (``url``) where image URLs are
+allowed (:mod:`service.url_fetch`); ``index`` picks one of the served indexes.
+"""
 
 from __future__ import annotations
 
@@ -22,11 +26,12 @@ from ..results import hits, query_info
 from ..schemas import MAX_EDIT_WORDS, MAX_K, SearchOptions, SearchResponse, TextSearch
 from ..settings import Settings
 from ..uploads import decode_upload
+from ..url_fetch import UrlPolicy, fetch_image
 
 router = APIRouter(tags=["search"])
 Options = TypeVar("Options", bound=SearchOptions)
 
-FORM_FIELDS = ("image", "k", "target", "explain", "boost", "drop")
+FORM_FIELDS = ("image", "index", "k", "target", "explain", "boost", "drop")
 MAX_FORM_FIELDS = 2 * MAX_EDIT_WORDS + len(FORM_FIELDS)  # boost and drop may repeat
 
 TEXT_SCHEMA = TextSearch.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -37,6 +42,7 @@ IMAGE_FORM_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {
         "image": {"type": "string", "format": "binary", "description": "the query image"},
+        "index": {"type": "string", "maxLength": 64},
         "k": {"type": "integer", "minimum": 1, "maximum": MAX_K},
         "target": {"type": "string", "enum": [t.value for t in Target]},
         "explain": {"type": "boolean"},
@@ -79,9 +85,13 @@ async def _run(
     options: SearchOptions,
     text: str | None = None,
     upload: bytes | None = None,
+    url: str | None = None,
 ) -> SearchResponse:
     started = time.perf_counter()
+    index = engine.indexes.get(options.index).name
     text, edits = _edits(engine, options, text)
+    if url is not None:
+        upload = await fetch_image(url, UrlPolicy.from_settings(settings))
     image = None
     if upload is not None:
         size = int(engine.model.image.image_size)
@@ -89,24 +99,31 @@ async def _run(
             decode_upload, upload, size, settings.max_upload_bytes, engine.decoder
         )
     k = options.k or settings.default_k
-    result = await engine.search(EngineQuery(options.target, k, edits, text=text, image=image))
+    query = EngineQuery(index, options.target, k, edits, text=text, image=image)
+    result = await engine.search(query)
     return SearchResponse(
         query=query_info("image" if image is not None else "text", text, edits, result.query_terms),
+        index=index,
         target=options.target,
         k=k,
-        hits=hits(result, options.explain, engine.metrics),
+        hits=hits(result, options.explain, engine.metrics, engine.indexes.link_name(index)),
         quant_scale=engine.model.config.sparse.quant_scale,
         index_version=result.version,
         took_ms=round((time.perf_counter() - started) * 1000, 2),
     )
 
 
-@router.get("/search", response_model=SearchResponse, responses=problems(422, 429, 503))
+@router.get(
+    "/search",
+    response_model=SearchResponse,
+    responses=problems(400, 403, 404, 413, 415, 422, 429, 503),
+)
 async def search_get(
     params: Annotated[TextSearch, Query()], engine: EngineDep, settings: SettingsDep
 ) -> SearchResponse:
-    """Search by text. ``+word`` / ``-word`` in ``q`` (or ``boost`` / ``drop``) edit the query."""
-    return await _run(engine, settings, params, text=params.q)
+    """Search by text (``q``; ``+word`` / ``-word`` in it, or ``boost`` / ``drop``, edit the
+    query) or by the image at ``url`` (where the service allows image URLs)."""
+    return await _run(engine, settings, params, text=params.q, url=params.url)
 
 
 def _validated(model: type[Options], data: bytes) -> Options:
@@ -123,7 +140,7 @@ def _form_json(form: FormData) -> bytes:
     Anything else stays a string, which strict validation then rejects by name.
     """
     values: dict[str, Any] = {"boost": form.getlist("boost"), "drop": form.getlist("drop")}
-    for name in ("k", "target", "explain"):
+    for name in ("index", "k", "target", "explain"):
         if name in form:
             value = form[name]
             if not isinstance(value, str):
@@ -143,14 +160,15 @@ def _form_json(form: FormData) -> bytes:
     "/search",
     response_model=SearchResponse,
     openapi_extra=POST_BODY,
-    responses=problems(400, 413, 415, 422, 429, 503),
+    responses=problems(400, 403, 404, 413, 415, 422, 429, 503),
 )
 async def search_post(request: Request, engine: EngineDep, settings: SettingsDep) -> SearchResponse:
-    """Search by text (JSON body) or by an image (multipart upload, field ``image``)."""
+    """Search by text or an image URL (JSON body, as ``GET``) or by an image (multipart
+    upload, field ``image``)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
         params = _validated(TextSearch, await request.body())
-        return await _run(engine, settings, params, text=params.q)
+        return await _run(engine, settings, params, text=params.q, url=params.url)
     if content_type != "multipart/form-data":
         raise HTTPException(
             415, "send a JSON text query (application/json) or an image (multipart/form-data)"

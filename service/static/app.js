@@ -5,6 +5,7 @@ const MAX_CHIPS = 10; // matched words shown per hit
 const QUERY_WORDS_SHOWN = 16; // the rest behind a "show all" button
 
 const state = {
+  index: null, // the index searched (null: the service's default)
   text: "",
   file: null, // the query image (a File) in image mode
   target: "images",
@@ -33,17 +34,27 @@ async function fetchJSON(url, options) {
   return body;
 }
 
+function indexParams() {
+  return state.index ? { index: state.index } : {};
+}
+
 function searchRequest() {
   if (state.file) {
     const form = new FormData();
     form.append("image", state.file);
+    if (state.index) form.append("index", state.index);
     form.append("k", String(state.k));
     form.append("target", state.target);
     state.boost.forEach((w) => form.append("boost", w));
     state.drop.forEach((w) => form.append("drop", w));
     return ["/search", { method: "POST", body: form }];
   }
-  const params = new URLSearchParams({ q: state.text, k: state.k, target: state.target });
+  const params = new URLSearchParams({
+    q: state.text,
+    k: state.k,
+    target: state.target,
+    ...indexParams(),
+  });
   state.boost.forEach((w) => params.append("boost", w));
   state.drop.forEach((w) => params.append("drop", w));
   return [`/search?${params}`, undefined];
@@ -61,7 +72,7 @@ async function search() {
     renderQuery(result.query);
     renderHits(result);
     const noun = result.target === "captions" ? "captions" : "images";
-    setStatus(`${result.hits.length} ${noun} in ${Math.round(result.took_ms)} ms · index ${result.index_version}`);
+    setStatus(`${result.hits.length} ${noun} in ${Math.round(result.took_ms)} ms · index ${result.index} ${result.index_version}`);
   } catch (error) {
     setStatus(error.message, true);
   } finally {
@@ -201,7 +212,8 @@ async function toggleHeatmap(card, hit, word, element) {
   }
   element.classList.add("active");
   try {
-    const url = `/heatmaps/${imagePath(hit.image_id)}?word=${encodeURIComponent(word)}`;
+    const params = new URLSearchParams({ word, ...indexParams() });
+    const url = `/heatmaps/${imagePath(hit.image_id)}?${params}`;
     const heatmap = await fetchJSON(url);
     drawHeatmap(canvas, heatmap);
     const peak = Math.max(...heatmap.weights.flat());
@@ -253,9 +265,10 @@ function setUp() {
     $("#query-image").hidden = true;
     search();
   });
-  for (const id of ["target", "k"]) {
+  for (const id of ["index", "target", "k"]) {
     $(`#${id}`).addEventListener("change", (event) => {
       state[id] = id === "k" ? Number(event.target.value) : event.target.value;
+      if (id === "index") showStats();
       if (state.file || state.text) search();
     });
   }
@@ -275,12 +288,24 @@ function setUp() {
     useFile(event.dataTransfer.files[0]);
   });
   state.k = Number($("#k").value);
-  fetchJSON("/stats")
+  showStats();
+  fetchJSON("/indices-list")
+    .then((names) => {
+      const select = $("#index");
+      select.replaceChildren(...names.map((name) => new Option(name, name)));
+      state.index = names[0];
+      select.hidden = names.length < 2; // one index: nothing to choose
+    })
+    .catch((error) => setStatus(error.message, true));
+}
+
+function showStats() {
+  fetchJSON(`/stats?${new URLSearchParams(indexParams())}`)
     .then((stats) => {
       $("#stats").textContent =
         `${stats.images.toLocaleString()} images · ${stats.captions.toLocaleString()} captions · ` +
         `model ${stats.model.name} · ${stats.vocabulary_size.toLocaleString()} words · ` +
-        `index ${stats.index_version}`;
+        `index ${stats.index} ${stats.index_version}`;
     })
     .catch((error) => setStatus(error.message, true));
 }

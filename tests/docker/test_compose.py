@@ -67,7 +67,7 @@ def test_api_environment_is_valid_service_settings(monkeypatch: pytest.MonkeyPat
         monkeypatch.setenv(name, value)
     settings = Settings()  # type: ignore[call-arg]
     assert settings.host == "0.0.0.0"  # reachable through the published port
-    assert mounts("api")[str(settings.index)] == ("index", True)
+    assert [mounts("api")[str(path)] for path in settings.index.values()] == [("index", True)]
     assert settings.admin_api_key is None  # unset unless the host passes a key
 
 

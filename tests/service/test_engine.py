@@ -29,7 +29,7 @@ def engine(tiny_index: Path) -> Iterator[SearchEngine]:
 
 
 def query(text: str) -> Query:
-    return Query(Target.captions, 3, text=text)
+    return Query("photos", Target.captions, 3, text=text)
 
 
 def test_concurrent_searches_are_answered_in_batches_like_single_ones(

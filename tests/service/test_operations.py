@@ -40,9 +40,11 @@ def test_health_and_readiness(client: TestClient, tiny_index: Path) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200
+    version = open_published(tiny_index).version
     assert ready.json() == {
         "status": "ready",
-        "index_version": open_published(tiny_index).version,
+        "index_version": version,
+        "indexes": {"photos": version},
         "model": "tiny-lite0",
     }
 
@@ -83,7 +85,7 @@ def test_metrics_count_requests_latency_and_errors(admin_client: TestClient) -> 
     assert delta("lexsearch_http_errors_total", route="/search", kind="client") == 1
     assert delta("lexsearch_search_stage_seconds_count", stage="encode_text") == 2
     assert delta("lexsearch_search_stage_seconds_count", stage="lucene") == 2
-    assert after[("lexsearch_index_documents", (("kind", "images"),))] == 13
+    assert after[("lexsearch_index_documents", (("index", "photos"), ("kind", "images")))] == 13
     assert after.get(("lexsearch_explain_mismatches_total", ()), 0.0) == 0
 
 
@@ -121,7 +123,8 @@ def test_openapi_documents_both_post_bodies(client: TestClient) -> None:
     content = schema["paths"]["/search"]["post"]["requestBody"]["content"]
     assert set(content) == {"application/json", "multipart/form-data"}
     text = content["application/json"]["schema"]
-    assert set(text["required"]) == {"q"} and text["additionalProperties"] is False
+    assert {"q", "url", "index"} <= set(text["properties"])
+    assert text["additionalProperties"] is False
     assert text["properties"]["target"]["$ref"] == "#/components/schemas/Target"
     assert "Target" in schema["components"]["schemas"]
 
