@@ -41,21 +41,21 @@ def encode_images(model: LexVLA, split: SplitFeatures, batch: int = 250) -> torc
 
 @torch.no_grad()
 def encode_captions(
-    model: LexVLA, split: SplitFeatures, encoder: str = "lm", batch: int = 1000
+    model: LexVLA, split: SplitFeatures, encoder: str | None = None, batch: int = 1000
 ) -> torch.Tensor:
     """Word weights of every caption of a split from its cached features: as documents
-    (``lm``, the caption encoder) or as queries of another query encoder.
+    (``encoder`` None: the caption encoder) or as ``encoder``'s text queries.
     # (captions, vocab)"""
     device = model.codebook.device
     words = split.words if split.words is not None else torch.full((len(split.captions), 1), -1)
-    return torch.cat(
-        [
-            model.query_weights(
-                encoder, split.captions[i : i + batch].to(device), words[i : i + batch].to(device)
-            ).cpu()
-            for i in range(0, len(split.captions), batch)
-        ]
-    )
+    parts = []
+    for i in range(0, len(split.captions), batch):
+        rows = split.captions[i : i + batch].to(device)
+        if encoder is None:
+            parts.append(model.text_weights(rows).cpu())
+        else:
+            parts.append(model.query_weights(encoder, rows, words[i : i + batch].to(device)).cpu())
+    return torch.cat(parts)
 
 
 @dataclass
@@ -72,10 +72,7 @@ def encode_split(
 ) -> Encoded:
     """Word weights of every image and caption of a split, for every query encoder."""
     captions = encode_captions(model, split)
-    queries = {
-        name: captions if name == "lm" else encode_captions(model, split, name)
-        for name in model.config.query_encoders
-    }
+    queries = {name: encode_captions(model, split, name) for name in model.config.query_encoders}
     return Encoded(encode_images(model, split) if images is None else images, captions, queries)
 
 

@@ -11,7 +11,7 @@ from model.class_words import ClassWords
 from model.config import load_named_config
 from model.training.class_prior import with_prior
 from model.training.dense import train_dense_baseline
-from model.training.evaluate import frequent_words, lexical_retrieval
+from model.training.evaluate import encode_split, frequent_words, lexical_retrieval
 from model.training.retrieval import dense_report
 from model.training.splits import SplitFeatures, sample_batches, word_targets
 from model.training.starting_model import build_model
@@ -212,3 +212,11 @@ def test_word_targets_are_the_distribution_of_each_images_caption_words(tiny_lit
     targets = word_targets(split, torch.tensor([2]), len(tiny_lite0.vocab))[0]
     assert torch.allclose(targets.sum(), torch.tensor(1.0))
     assert set(targets.nonzero().flatten().tolist()) == set(split.words[4].tolist())
+
+
+def test_short_text_queries_leave_the_caption_documents_whole() -> None:
+    model, _ = build_model("tiny-lite0", '{"sparse": {"doc_top_k": 12, "text_query_top_k": 2}}')
+    encoded = encode_split(model, toy_split(model, 8, 0))
+    documents = (model.index_vectors(encoded.captions, "document") > 0).sum(dim=1)
+    queries = (model.index_vectors(encoded.queries["lm"], "query") > 0).sum(dim=1)
+    assert (documents == 12).all() and (queries == 2).all()
