@@ -41,14 +41,16 @@ def build_model(init: str, overrides: str, seed: int = 0) -> tuple[LexVLA, set[s
     return model, added
 
 
-def init_lookup_weights(model: LexVLA, words: torch.Tensor, encoders: set[str]) -> None:
-    """Start the word weights of the lookup encoders among ``encoders`` at each word's IDF
-    over the training captions (``softplus(weight) = log(N / df)``); unseen words get the
-    largest IDF."""
+def init_lookup_weights(
+    model: LexVLA, words: torch.Tensor, encoders: set[str], scale: float = 1.0
+) -> None:
+    """Start the word weights of the lookup encoders among ``encoders`` at ``scale`` times
+    each word's IDF over the training captions (``softplus(weight) = scale * log(N / df)``);
+    unseen words get the largest IDF."""
     df = torch.bincount(words[words >= 0], minlength=len(model.vocab)).float()
     idf = torch.log(len(words) / df.clamp(min=1.0))
     for name in encoders:
         for module in model.queries[name].modules():
             if isinstance(module, LookupEncoder):
                 with torch.no_grad():
-                    module.weight.copy_(torch.log(torch.expm1(idf.clamp(min=1e-3))))
+                    module.weight.copy_(torch.log(torch.expm1((scale * idf).clamp(min=1e-3))))

@@ -55,6 +55,7 @@ class TrainSettings:
     class_prior: float = 0.0  # > 0: train with the ImageNet class-word prior (model.class_words)
     class_words: str = ""  # the checkpoint folder whose class words the prior uses
     config: str = ""  # JSON merged into the --init config, e.g. '{"sparse": {"doc_top_k": 64}}'
+    lookup_init: float = 1.0  # new lookup weights start at this times each word's IDF
     train_only: str = ""  # e.g. "sentence,lookup": train only these query encoders (the rest fixed)
     seed: int = 0
     device: str = "cpu"
@@ -352,7 +353,7 @@ def train(init: str, data: Path, out: Path, cache: Path, settings: TrainSettings
     train_split = load_split_features(model, data, "train", cache, flipped=not fixed, lm=not fixed)
     dev = load_split_features(model, data, "dev", cache)
     assert train_split.words is not None
-    init_lookup_weights(model, train_split.words, untrained)
+    init_lookup_weights(model, train_split.words, untrained, settings.lookup_init)
     teacher = None
     if settings.distill_weight > 0:
         captions = [c for p in load_split(data, "train") for c in p.captions]

@@ -1,5 +1,6 @@
 """Text-query encoders (lm, sentence, lookup) on tiny random configs."""
 
+import math
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,10 @@ def test_lookup_weights_start_at_each_words_idf(model: LexVLA) -> None:
     vector = model.encode_queries(["dog cat beach"]).word_weights[0]
     dog, cat, beach = (float(vector[index[w]]) for w in ("dog", "cat", "beach"))
     assert dog < cat == pytest.approx(beach)  # the word in every caption counts least
+    init_lookup_weights(model, words, {"lookup"}, scale=0.5)
+    lookup = model.queries["lookup"]
+    raw = torch.nn.functional.softplus(lookup.weight)  # type: ignore[arg-type]
+    assert float(raw[index["cat"]]) == pytest.approx(0.5 * math.log(3 / 1), rel=1e-4)
 
 
 def test_every_encoder_gives_non_negative_vectors_and_lm_is_the_caption_encoder(
