@@ -73,6 +73,7 @@ class _Job:
             full=full,
             threads=self.options.lucene_threads,
             keep=self.options.keep_versions,
+            shards=self.options.search_shards,
         )
         if batch is not None:
             batch.mark_done({"version": manifest.version, "finished": utc_now()})
