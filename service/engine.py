@@ -18,7 +18,14 @@ from model import LexVLA
 from .decoding import Decoder, UndecodableError
 from .heatmaps import Heatmaps, NotFoundError, PatchWeights
 from .image_files import FileUnavailableError
-from .index_handle import IndexHandle, IndexOpenError, IndexVersions, ModelMismatchError
+from .index_handle import (
+    IndexOpenError,
+    IndexVersions,
+    ModelMismatchError,
+    Opener,
+    ServedIndex,
+    open_index,
+)
 from .metrics import Metrics
 from .query import Query
 from .searcher import Searcher, SearchResult
@@ -50,7 +57,7 @@ class SearchEngine:
     def __init__(
         self,
         model: LexVLA,
-        handle: IndexHandle,
+        handle: ServedIndex,
         metrics: Metrics,
         decoder: Decoder,
         *,
@@ -60,6 +67,7 @@ class SearchEngine:
         boost_factor: float = 2.0,
         reload_interval_s: float = 2.0,
         heatmap_cache: int = 16,
+        opener: Opener = open_index,
     ) -> None:
         self.model = model
         self.metrics = metrics
@@ -68,7 +76,12 @@ class SearchEngine:
         self.decoder = decoder
         self.heatmaps = Heatmaps(model, metrics, decoder, heatmap_cache)
         self.versions = IndexVersions(
-            handle, self.fingerprint, metrics, reload_interval_s, on_swap=self.heatmaps.clear
+            handle,
+            self.fingerprint,
+            metrics,
+            reload_interval_s,
+            on_swap=self.heatmaps.clear,
+            opener=opener,
         )
         self.worker = BatchWorker(
             self._process,
@@ -102,7 +115,7 @@ class SearchEngine:
         return self.worker.queued
 
     @property
-    def handle(self) -> IndexHandle:
+    def handle(self) -> ServedIndex:
         """The current index version (lease it with :meth:`lease` to read from it)."""
         return self.versions.current
 
@@ -111,7 +124,7 @@ class SearchEngine:
         return self.versions.reloads
 
     @contextmanager
-    def lease(self) -> Iterator[IndexHandle]:
+    def lease(self) -> Iterator[ServedIndex]:
         """The current index version, kept open until the ``with`` block ends."""
         with self.versions.lease() as handle:
             yield handle
@@ -145,7 +158,7 @@ class SearchEngine:
             if isinstance(job, _ReloadJob):
                 answer(job, self.versions.reload, QUIET)
 
-    def _search(self, searches: list[_SearchJob], handle: IndexHandle) -> None:
+    def _search(self, searches: list[_SearchJob], handle: ServedIndex) -> None:
         if not searches:
             return
         vectors = self.searcher.encode([job.query for job in searches])
