@@ -23,7 +23,8 @@ Every flag can also be set as an environment variable {ENV_PREFIX}<NAME> (for ex
 
 examples:
   python -m indexer build --images photos/ --out indexes/photos
-  python -m service --index indexes/photos --port 8000"""
+  python -m service --index indexes/photos --port 8000
+  python -m service --index /shared/index --ray auto --shard-replicas 2 --host 0.0.0.0"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,6 +72,11 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
+        if settings.ray is not None:  # the shard searchers open the index on their nodes
+            from .cluster import serve_on_ray
+
+            serve_on_ray(settings)
+            return 0
         source = check_index(Path(settings.index))
         check_model_source(settings.model or source)
     except (IndexOpenError, StartupError) as exc:

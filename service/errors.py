@@ -13,6 +13,7 @@ from .heatmaps import NotFoundError
 from .image_files import FileUnavailableError
 from .query_edit import UnknownWordError
 from .schemas import Problem
+from .shards import ShardUnavailableError
 from .uploads import UploadError
 from .worker import OverloadedError, WorkerStoppedError
 
@@ -26,7 +27,8 @@ DESCRIPTIONS = {
     415: "Not JSON or multipart, or the upload is not an image",
     422: "Invalid parameters (each listed in `errors`), or an image the limits refuse",
     429: "Too busy to start the request soon: retry after `Retry-After` seconds",
-    503: "The search worker is not running, or the new index version is unusable",
+    503: "The search worker is not running, the new index version is unusable, or a search "
+    "shard did not answer (the detail names it)",
 }
 
 STATUS_OF: dict[type[Exception], int] = {
@@ -36,6 +38,7 @@ STATUS_OF: dict[type[Exception], int] = {
     UndecodableError: 422,
     OverloadedError: 429,
     WorkerStoppedError: 503,
+    ShardUnavailableError: 503,
 }
 
 

@@ -75,6 +75,24 @@ class Settings(BaseSettings):
         default=None, ge=1, description="PyTorch intra-op threads (default: PyTorch's choice)"
     )
     log_level: str = Field(default="info", description="debug, info, warning or error")
+    ray: str | None = Field(
+        default=None,
+        description="serve on a Ray cluster (Ray Serve) at this address (HOST:PORT, "
+        "ray://HOST:10001, or auto): the API encodes each query once and asks every search "
+        "shard of the index (python -m indexer build --search-shards N) in its own processes",
+    )
+    shard_replicas: int = Field(
+        default=1, ge=1, description="with --ray: searcher processes per search shard"
+    )
+    shard_cpus: float = Field(
+        default=1.0, gt=0, description="with --ray: Ray CPUs each shard searcher reserves"
+    )
+    shard_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="with --ray: a search shard that has not answered within this many "
+        "seconds fails the request (503 naming the shard, never a partial answer)",
+    )
 
     @field_validator("admin_api_key")
     @classmethod
