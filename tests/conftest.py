@@ -70,9 +70,13 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def build_index(photos: Path, out: Path, model: LexVLA, model_name: str = "tiny-lite0") -> Path:
+def build_index(
+    photos: Path, out: Path, model: LexVLA, model_name: str = "tiny-lite0", search_shards: int = 1
+) -> Path:
     """An index of the sample photos and captions, built by the indexer's real job."""
-    options = JobOptions(model=model_name, device="cpu", workers=0, progress=False)
+    options = JobOptions(
+        model=model_name, device="cpu", workers=0, progress=False, search_shards=search_shards
+    )
     build(Source.manifest(photos / "manifest.jsonl"), out, options, model=model)
     return out
 
