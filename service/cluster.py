@@ -80,7 +80,10 @@ def serve_on_ray(settings: Settings) -> None:
         raise IndexOpenError(str(exc)) from exc
     check_model_source(settings.model or published.manifest.model.source)
     ray.init(address=settings.ray, logging_level=logging.WARNING)
-    serve.start(http_options={"host": settings.host, "port": settings.port})
+    # one HTTP address, the head node's, as the single-process service has one
+    serve.start(
+        proxy_location="HeadOnly", http_options={"host": settings.host, "port": settings.port}
+    )
     signal.signal(signal.SIGTERM, _stop)
     try:
         serve.run(
