@@ -188,11 +188,12 @@ def _encode(job: _Job, batch: Batch, model: LexVLA, target: torch.device | Actor
     if options.ray is not None:
         import ray
 
-        from .ray_job import ActorPool, EncoderSpec, run_ray
+        from .ray_job import ActorPool, EncoderSpec, known_content, run_ray
 
         assert isinstance(target, ActorPool)
         spec = EncoderSpec(
             model=ray.put(model),
+            known=ray.put(known_content(state, plan, todo)),
             device=target.device,
             threads=target.cpus,
             batch_size=options.batch_size,

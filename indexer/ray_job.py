@@ -17,11 +17,12 @@ same job is encoded there and then dropped here.
 from __future__ import annotations
 
 import logging
+import math
 import pickle
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +32,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from .decode import load_item, set_pixel_limit
 from .options import JobError, JobOptions
-from .records import ImageRecord, Item, split_caption_id
+from .records import ImageRecord, Item, SkipReason, split_caption_id
 from .shards import LiveState, Vector
 from .stages import Deduplicator, ShardWriter
 
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Batch = dict[str, np.ndarray]  # a Ray Data batch in numpy format: column -> values
+Known = dict[str, float]  # sha256 -> the last plan position where it is surely a duplicate
 DECODER_MEMORY = 128 * 2**20  # a decoding worker process (Ray, Pillow, numpy; no PyTorch)
 
 
@@ -82,6 +84,15 @@ def connect(options: JobOptions) -> ActorPool:
     return ActorPool(actors, 1 if use_gpus else 0, options.ray_actor_cpus)
 
 
+def known_content(state: LiveState, plan: Sequence[Item], todo: dict[int, range]) -> Known:
+    """The content the index already holds, as ``sha256 -> position``: an image at a plan
+    position up to that one with that content is surely a duplicate (its first owner is
+    not re-read before it), so actors need not encode it; after it, the owner's new
+    content may have replaced it, and this process decides."""
+    pending = {plan[i].id: i for positions in todo.values() for i in positions}
+    return {sha: pending.get(image_id, math.inf) for sha, image_id in state.hashes.items()}
+
+
 @dataclass
 class EncodedShard:
     """What an actor returns for one shard: the records as decoded, the outcomes after
@@ -104,7 +115,7 @@ def decode_shard(row: dict[str, Any], image_size: int, max_pixels: int | None) -
     started = time.monotonic()
     loaded = [load_item(item, image_size) for item in pickle.loads(row["items"])]
     seconds = time.monotonic() - started
-    return {"shard": row["shard"], "loaded": pickle.dumps(loaded), "decode": seconds}
+    return {**row, "loaded": pickle.dumps(loaded), "decode": seconds}
 
 
 @dataclass(frozen=True)
@@ -113,6 +124,7 @@ class EncoderSpec:
     (so every actor has the very weights of the index, and nodes need no model files)."""
 
     model: ray.ObjectRef  # a LexVLA
+    known: ray.ObjectRef  # Known: what the index holds, skipped without encoding
     device: str
     threads: int
     batch_size: int
@@ -134,30 +146,37 @@ class ShardEncoder:
             ray.get(spec.model), torch.device(spec.device), spec.caption_batch_size, spec.threads
         )
         self.spec = spec
+        self.known: Known = ray.get(spec.known)
         self.images: ImageEncoding = ImageEncoding(encoder)
         self.captions: CaptionEncoding | None = (
             CaptionEncoding(encoder, progress=False) if spec.captions else None
         )
 
     def __call__(self, batch: Batch) -> Batch:
+        columns = zip(batch["shard"], batch["start"], batch["loaded"], batch["decode"])
         encoded = [
-            self.encode(int(shard), pickle.loads(loaded), float(decode))
-            for shard, loaded, decode in zip(batch["shard"], batch["loaded"], batch["decode"])
+            self.encode(int(shard), int(start), pickle.loads(loaded), float(decode))
+            for shard, start, loaded, decode in columns
         ]
         return {"encoded": np.array([pickle.dumps(e) for e in encoded], dtype=object)}
 
-    def encode(self, shard: int, loaded: list[Any], decode_seconds: float) -> EncodedShard:
-        """A shard's decoded items through the image stage chunk by chunk (twins within
-        the shard skipped, as the local runner skips them), then its captions."""
-        state = LiveState()
+    def encode(
+        self, shard: int, start: int, loaded: list[Any], decode_seconds: float
+    ) -> EncodedShard:
+        """A shard (from plan position ``start``) through the image stage chunk by chunk,
+        then its captions; what the index surely holds already and twins within the shard
+        are skipped, as the local runner skips them."""
+        state = LiveState()  # the shard's images so far
         dedup = Deduplicator(state)
-        counts = self.images.encoded, self.captions.encoded if self.captions else 0
+        images_before = self.images.encoded
+        captions_before = self.captions.encoded if self.captions else 0
         result = EncodedShard(shard, [x.record for x in loaded], [], [], [])
         result.seconds = {"decode": decode_seconds, "encode_images": 0.0, "encode_captions": 0.0}
-        for start in range(0, len(loaded), self.spec.batch_size):
-            chunk = loaded[start : start + self.spec.batch_size]
+        for first in range(0, len(loaded), self.spec.batch_size):
+            chunk = loaded[first : first + self.spec.batch_size]
+            fresh = [self._unknown(x.record, start + first + i) for i, x in enumerate(chunk)]
             began = time.monotonic()
-            records, vectors = self.images(chunk, dedup([x.record for x in chunk]))
+            records, vectors = self.images(chunk, dedup(fresh))
             result.seconds["encode_images"] += time.monotonic() - began
             for record in records:
                 if record.indexed:
@@ -167,9 +186,15 @@ class ShardEncoder:
         began = time.monotonic()
         result.captions = self.captions(result.outcomes) if self.captions else []
         result.seconds["encode_captions"] = time.monotonic() - began
-        result.encoded_images = self.images.encoded - counts[0]
-        result.encoded_captions = (self.captions.encoded if self.captions else 0) - counts[1]
+        result.encoded_images = self.images.encoded - images_before
+        result.encoded_captions = (self.captions.encoded if self.captions else 0) - captions_before
         return result
+
+    def _unknown(self, record: ImageRecord, position: int) -> ImageRecord:
+        """``record``, marked a duplicate when the index surely holds its content."""
+        if record.indexed and position <= self.known.get(record.sha256 or "", -1):
+            return replace(record, indexed=False, reason=SkipReason.DUPLICATE.value)
+        return record
 
 
 def settle(
@@ -220,7 +245,7 @@ def run_ray(
     context.enable_progress_bars = False
     context.print_on_execution_start = False
     rows = [
-        {"shard": k, "items": pickle.dumps([plan[i] for i in positions])}
+        {"shard": k, "start": positions.start, "items": pickle.dumps([plan[i] for i in positions])}
         for k, positions in shards.items()
     ]
     run = RayRun()

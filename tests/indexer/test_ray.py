@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from indexer import ImpactSearcher, JobError, build, open_published
+from indexer import ImpactSearcher, JobError, add, build, open_published
 from indexer.sources import Source
 
 from ..conftest import CAPTIONS, REPO, ray_worker_pid
-from .conftest import fast_options, write_captioned
+from .conftest import fast_options, noise, write_captioned
 from .helpers import cli, shard_files, shard_vectors, table
 
 pytestmark = pytest.mark.ray
@@ -73,6 +73,35 @@ def test_bad_files_and_twins_in_other_shards_are_skipped_as_locally(
     # zz-copy-of-astronaut.jpg is its twin three shards later: encoded there, dropped here
     assert distributed.skipped == local.skipped and "duplicate content" in distributed.skipped
     assert distributed.encoded_images == local.encoded_images + 1
+    assert_same_index(tmp_path / "ray", tmp_path / "local", [])
+
+
+def test_a_ray_add_skips_what_the_index_holds_without_encoding_it(
+    ray_cluster, photos: Path, tmp_path: Path, tiny_lite0
+) -> None:  # type: ignore[no-untyped-def]
+    lines = (photos / "manifest.jsonl").read_text().splitlines()
+    noise(5).save(tmp_path / "new.png")
+    lines.append(json.dumps({"id": "new.png", "path": str(tmp_path / "new.png")}))
+    more = tmp_path / "more.jsonl"
+    more.write_text("\n".join(lines) + "\n")
+    summaries = {}
+    for name, options in (
+        ("local", fast_options()),
+        ("ray", fast_options(ray=ray_cluster.address)),
+    ):
+        build(
+            Source.manifest(photos / "manifest.jsonl"),
+            tmp_path / name,
+            fast_options(),
+            model=tiny_lite0,
+        )
+        summaries[name] = add(
+            Source.manifest(more, photos), tmp_path / name, options, model=tiny_lite0
+        )
+    local, distributed = summaries["local"], summaries["ray"]
+    assert distributed.encoded_images == local.encoded_images == 1  # only the new image
+    assert distributed.skipped == local.skipped == {"duplicate content": len(lines) - 1}
+    assert (distributed.indexed, distributed.total_images) == (1, len(lines))
     assert_same_index(tmp_path / "ray", tmp_path / "local", [])
 
 
