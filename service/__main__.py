@@ -88,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         port=settings.port,
         log_level=settings.log_level,
         timeout_graceful_shutdown=5,
+        # the pure-Python parser and loop whatever else is installed (Ray Serve brings
+        # httptools, which answers an over-long URL with a bare 400 instead of the API's 422)
+        http="h11",
+        loop="asyncio",
     )
     return 0
 

@@ -94,22 +94,26 @@ def ray_cluster() -> Iterator[Cluster]:
     import ray
     from ray.cluster_utils import Cluster
 
-    cluster = Cluster(
-        initialize_head=True,
-        connect=True,
-        head_node_args={
-            "num_cpus": 2,
-            "object_store_memory": 200 * 2**20,
-            "include_dashboard": False,
-        },
-    )
-    cluster.add_node(num_cpus=1, object_store_memory=100 * 2**20)
-    cluster.wait_for_nodes()
-    try:
-        yield cluster
-    finally:
-        ray.shutdown()
-        cluster.shutdown()
+    with pytest.MonkeyPatch.context() as patch:
+        # Every process of the cluster inherits this: on a loaded 2-core machine Ray
+        # Serve's HTTP proxy can take longer than its default 5 s to report ready.
+        patch.setenv("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", "60")
+        cluster = Cluster(
+            initialize_head=True,
+            connect=True,
+            head_node_args={
+                "num_cpus": 2,
+                "object_store_memory": 200 * 2**20,
+                "include_dashboard": False,
+            },
+        )
+        cluster.add_node(num_cpus=1, object_store_memory=100 * 2**20)
+        cluster.wait_for_nodes()
+        try:
+            yield cluster
+        finally:
+            ray.shutdown()
+            cluster.shutdown()
 
 
 def ray_worker_pid(cluster: Cluster, title: str) -> int | None:
