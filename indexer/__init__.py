@@ -5,7 +5,10 @@ Python :func:`build`, :func:`add`, :func:`remove`, :func:`rebuild` with
 :class:`JobOptions` and a :class:`Source`. What a search service needs:
 
 - :func:`open_published` -> :class:`PublishedIndex` (paths of the current version and
-  its :class:`IndexManifest`); ``PublishedIndex.is_current()`` says when to reopen.
+  its :class:`IndexManifest`); ``PublishedIndex.is_current()`` says when to reopen;
+  :func:`open_version` opens a kept one by name. A version of several search shards
+  gives each shard's paths by ``PublishedIndex.search_shard(n)``; :func:`shard_of` says
+  which shard holds an image (and :func:`split_caption_id` a caption's image).
 - :class:`ImpactSearcher` over ``PublishedIndex.images`` or ``.captions``.
 - :class:`MetadataStore` over ``PublishedIndex.metadata``: rows and stored term vectors.
 - :func:`decode_image` (and :func:`set_pixel_limit`) to decode query images exactly as
@@ -14,11 +17,18 @@ Python :func:`build`, :func:`add`, :func:`remove`, :func:`rebuild` with
 
 from .decode import DecodedImage, ImageSkipped, decode_image, set_pixel_limit
 from .jobs import add, build, rebuild, remove
-from .layout import IndexNotFoundError, PublishedIndex, current_version, open_published
+from .layout import (
+    IndexNotFoundError,
+    PublishedIndex,
+    current_version,
+    open_published,
+    open_version,
+)
 from .lucene import ImpactSearcher, LuceneError
 from .manifest import IndexManifest, ModelInfo
 from .options import JobError, JobOptions
-from .records import SkipReason
+from .records import SkipReason, split_caption_id
+from .search_shards import shard_of
 from .sources import Source, SourceError, walk_folder
 from .store import CaptionRow, ImageRow, MetadataStore
 from .summary import JobSummary
@@ -46,8 +56,11 @@ __all__ = [
     "current_version",
     "decode_image",
     "open_published",
+    "open_version",
     "rebuild",
     "remove",
     "set_pixel_limit",
+    "shard_of",
+    "split_caption_id",
     "walk_folder",
 ]

@@ -17,7 +17,7 @@ from .layout import (
     is_index_root,
     open_published,
 )
-from .options import COMMON, ENCODE, JobError, add_option_arguments, options_from
+from .options import COMMON, ENCODE, LAYOUT, JobError, add_option_arguments, options_from
 from .shards import ShardStore
 from .sources import Source, SourceError
 from .summary import JobSummary
@@ -31,6 +31,8 @@ EPILOG = """\
 examples:
   python -m indexer build --images photos/ --out indexes/photos
   python -m indexer build --manifest data.jsonl --out indexes/data --device cuda
+  python -m indexer build --images /shared/photos --out /shared/index --ray auto
+  python -m indexer rebuild --index indexes/photos --search-shards 4
   python -m indexer add --images more-photos/ --index indexes/photos
   python -m indexer remove --ids a.jpg b.jpg --index indexes/photos
   python -m indexer info --index indexes/photos
@@ -80,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     _source_arguments(build)
     build.add_argument("--out", type=Path, required=True, metavar="INDEX", help="index folder")
     add_option_arguments(build, ENCODE)
+    add_option_arguments(build, LAYOUT)
     _common_arguments(build)
 
     add = sub.add_parser(
@@ -112,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         "publish them as a new version; nothing is re-encoded.",
     )
     rebuild.add_argument("--index", type=Path, required=True, metavar="INDEX", help="index folder")
+    add_option_arguments(rebuild, LAYOUT)
     _common_arguments(rebuild)
 
     info = sub.add_parser(

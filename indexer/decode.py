@@ -1,4 +1,5 @@
-"""Robust image decoding: every file ends as an upright RGB image or a reason to skip it.
+"""Robust image decoding: every file ends as an upright RGB image or a reason to skip it
+(:func:`load_item`: a job's item, hashed and decoded, or its skipped record).
 
 Handles what real collections hold: EXIF rotation, CMYK, palette and alpha images
 (composited on white), 16-bit and float images (rescaled, not clipped), and rejects
@@ -23,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .records import SkipReason
+from .records import ImageRecord, Item, SkipReason
 
 # The pixel limit is checked explicitly below (thread-safe); Pillow's warning is noise.
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
@@ -185,3 +186,30 @@ def decode_image(
     if size is not None:
         rgb = rgb.resize((size, size), Image.Resampling.BILINEAR)
     return DecodedImage(rgb, width, height)
+
+
+@dataclass
+class Loaded:
+    """One decoded item: the image for the encoder (``None`` when skipped) and its record."""
+
+    image: Image.Image | None
+    record: ImageRecord
+
+
+def load_item(item: Item, image_size: int) -> Loaded:
+    """Hash and decode one item; any failure becomes a skipped record."""
+    if item.skip is not None:
+        return Loaded(None, ImageRecord.skipped(item, SkipReason(item.skip), item.detail))
+    path = Path(item.path)
+    try:
+        sha256, size = file_digest(path)
+        decoded = decode_image(path, image_size)
+    except ImageSkipped as skipped:
+        return Loaded(None, ImageRecord.skipped(item, skipped.reason, skipped.detail))
+    except OSError as exc:
+        return Loaded(None, ImageRecord.skipped(item, SkipReason.UNREADABLE, str(exc)))
+    except Exception as exc:  # a decoder bug on one odd file must not stop the job
+        detail = f"{type(exc).__name__}: {exc}"
+        return Loaded(None, ImageRecord.skipped(item, SkipReason.CORRUPT, detail))
+    record = ImageRecord.decoded(item, sha256, size, decoded.width, decoded.height)
+    return Loaded(decoded.image, record)

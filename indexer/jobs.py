@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
     from model import LexVLA
 
+    from .ray_job import ActorPool
+
 log = logging.getLogger(__name__)
 
 
@@ -71,6 +73,7 @@ class _Job:
             full=full,
             threads=self.options.lucene_threads,
             keep=self.options.keep_versions,
+            shards=self.options.search_shards,
         )
         if batch is not None:
             batch.mark_done({"version": manifest.version, "finished": utc_now()})
@@ -161,21 +164,67 @@ def _device(name: str) -> torch.device:
         raise JobError(str(exc)) from exc
 
 
-def _encode(job: _Job, batch: Batch, model: LexVLA, device: torch.device) -> None:
-    """Run the batch's uncommitted shards through the stages on this machine."""
+def _ray_pool(options: JobOptions) -> ActorPool:
+    from .ray_job import connect
+
+    return connect(options)
+
+
+def _encode(job: _Job, batch: Batch, model: LexVLA, target: torch.device | ActorPool) -> None:
+    """Run the batch's uncommitted shards through the stages on this machine (``target``
+    a device) or on the Ray cluster (an actor pool)."""
     from .encode import TermEncoder
-    from .loader import load_batches
-    from .runner import Stages, run_local
-    from .stages import CaptionEncoding, Deduplicator, ImageEncoding, ShardWriter
+    from .stages import Deduplicator, ShardWriter
 
     options = job.options
-    encoder = TermEncoder(model, device, options.caption_batch_size, options.encoder_threads)
     plan = batch.plan()
     ranges = batch.shard_ranges(len(plan))
     committed = set(batch.committed())
     job.summary.resumed_shards = len(committed)
     todo = {k: ranges[k] for k in range(len(ranges)) if k not in committed}
     state = job.store.replay()
+    dedup, writer = Deduplicator(state), ShardWriter(batch, state)
+    done = sum(len(ranges[k]) for k in committed)
+    if options.ray is not None:
+        import ray
+
+        from .ray_job import ActorPool, EncoderSpec, known_content, run_ray
+
+        assert isinstance(target, ActorPool)
+        spec = EncoderSpec(
+            model=ray.put(model),
+            known=ray.put(known_content(state, plan, todo)),
+            device=target.device,
+            threads=target.cpus,
+            batch_size=options.batch_size,
+            caption_batch_size=options.caption_batch_size,
+            captions=batch.spec.captions,
+        )
+        image_size = int(model.image.image_size)
+        run = run_ray(
+            plan,
+            todo,
+            target,
+            spec,
+            image_size,
+            options.max_pixels,
+            dedup,
+            writer,
+            done,
+            options.progress,
+        )
+        job.summary.timings.update(run.timings)
+        job.summary.encoded_images += run.encoded_images
+        job.summary.encoded_captions += run.encoded_captions
+        return
+    import torch
+
+    from .loader import load_batches
+    from .runner import Stages, run_local
+    from .stages import CaptionEncoding, ImageEncoding
+
+    assert isinstance(target, torch.device)
+    encoder = TermEncoder(model, target, options.caption_batch_size, options.encoder_threads)
     decode = partial(
         load_batches,
         image_size=encoder.image_size,
@@ -184,12 +233,11 @@ def _encode(job: _Job, batch: Batch, model: LexVLA, device: torch.device) -> Non
     )
     stages = Stages(
         decode=decode,
-        dedup=Deduplicator(state),
+        dedup=dedup,
         images=ImageEncoding(encoder),
         captions=CaptionEncoding(encoder, options.progress) if batch.spec.captions else None,
-        writer=ShardWriter(batch, state),
+        writer=writer,
     )
-    done = sum(len(ranges[k]) for k in committed)
     timings = run_local(plan, todo, options.batch_size, stages, done, options.progress)
     job.summary.timings.update(timings)
     job.summary.encoded_images += stages.images.encoded
@@ -199,7 +247,8 @@ def _encode(job: _Job, batch: Batch, model: LexVLA, device: torch.device) -> Non
 def _ingest(
     kind: str, source: Source, root: Path, options: JobOptions, model: LexVLA | None
 ) -> JobSummary:
-    device = _device(options.device)  # before anything is written
+    # before anything is written: the device, or the Ray cluster and its actors
+    target = _device(options.device) if options.ray is None else _ray_pool(options)
     with _job(kind, root, options) as job:
         batches = job.store.batches()
         first = batches[0] if batches else None
@@ -213,7 +262,7 @@ def _ingest(
             batch = first
         else:
             batch, loaded = _ingest_batch(job, kind, source, model)
-            _encode(job, batch, loaded, device)
+            _encode(job, batch, loaded, target)
             job.publish(batch)
         job.summary.count(job.store, batch)
         if current_version(root):

@@ -10,6 +10,10 @@ INDEX/
   shards/                         durable encoded shards (indexer.shards); rebuilds read these
 ```
 
+A version published in N > 1 search shards (:mod:`indexer.search_shards`) holds
+``shard-000/`` ... beside its manifest instead, each with ``images/``, ``captions/`` and
+``meta.sqlite`` of its documents.
+
 A version folder is complete before ``current`` points at it and is never written
 again, so a reader that resolves ``current`` once sees a whole old or a whole new
 version. The previous version is kept for readers that opened it just before a swap.
@@ -22,10 +26,11 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .manifest import IndexManifest
+from .search_shards import shard_folder
 
 CURRENT = "current"
 VERSIONS = "versions"
@@ -48,30 +53,49 @@ class IndexBusyError(RuntimeError):
 
 @dataclass(frozen=True)
 class PublishedIndex:
-    """One published version: its paths and manifest, fixed when it was opened."""
+    """One published version (or one search shard of it): its paths and manifest, fixed
+    when it was opened."""
 
     root: Path
     version: str
     manifest: IndexManifest
+    shard: int | None = None  # set by search_shard() on a version of several shards
 
     @property
     def path(self) -> Path:
+        """The version's folder."""
         return self.root / VERSIONS / self.version
+
+    @property
+    def files(self) -> Path:
+        """The folder of the Lucene indexes and metadata: the version's, or its shard's."""
+        return self.path if self.shard is None else self.path / shard_folder(self.shard)
 
     @property
     def images(self) -> Path:
         """The Lucene impact index of images."""
-        return self.path / IMAGES
+        return self.files / IMAGES
 
     @property
     def captions(self) -> Path:
         """The Lucene impact index of captions."""
-        return self.path / CAPTIONS
+        return self.files / CAPTIONS
 
     @property
     def metadata(self) -> Path:
         """The SQLite metadata store (open it with ``indexer.store.MetadataStore``)."""
-        return self.path / METADATA
+        return self.files / METADATA
+
+    @property
+    def shards(self) -> int:
+        """Search shards of the version (1: unsharded)."""
+        return self.manifest.shards
+
+    def search_shard(self, number: int) -> PublishedIndex:
+        """Search shard ``number`` of this version; an unsharded version is its one shard."""
+        if not 0 <= number < self.shards:
+            raise IndexError(f"{self.root} {self.version} has {self.shards} search shards")
+        return self if self.shards == 1 else replace(self, shard=number)
 
     def is_current(self) -> bool:
         """False once a newer version has been published (time to reopen)."""
@@ -86,6 +110,17 @@ def current_version(root: Path) -> str | None:
         return None
 
 
+def open_version(root: str | Path, version: str) -> PublishedIndex:
+    """A version by name, current or kept; :class:`IndexNotFoundError` once it is pruned."""
+    root = Path(root)
+    try:
+        return PublishedIndex(
+            root, version, IndexManifest.load(root / VERSIONS / version / MANIFEST)
+        )
+    except FileNotFoundError as exc:
+        raise IndexNotFoundError(f"version {version} of {root} is gone (pruned)") from exc
+
+
 def open_published(root: str | Path) -> PublishedIndex:
     """The version ``current`` points at now; raises :class:`IndexNotFoundError`."""
     root = Path(root)
@@ -94,10 +129,9 @@ def open_published(root: str | Path) -> PublishedIndex:
         if version is None:
             break
         try:
-            manifest = IndexManifest.load(root / VERSIONS / version / MANIFEST)
-        except FileNotFoundError:
+            return open_version(root, version)
+        except IndexNotFoundError:
             continue
-        return PublishedIndex(root, version, manifest)
     raise IndexNotFoundError(f"no published index at {root} (build one with python -m indexer)")
 
 

@@ -1,9 +1,5 @@
-"""The decode stage: read, hash and decode images in DataLoader worker processes.
-
-Each item becomes a :class:`Loaded`: an image ready for the encoder and a provisional
-record (file facts), or a skipped record with the reason. Nothing raised by one file
-stops the job.
-"""
+"""The decode stage of the local runner: :func:`indexer.decode.load_item` over a job's
+items in DataLoader worker processes, batch by batch, in order."""
 
 from __future__ import annotations
 
@@ -13,47 +9,17 @@ import multiprocessing
 import os
 import signal
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 
-from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from . import lucene
-from .decode import ImageSkipped, decode_image, file_digest, set_pixel_limit
-from .records import ImageRecord, Item, SkipReason
+from .decode import Loaded, load_item, set_pixel_limit
+from .records import Item
 
 log = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-@dataclass
-class Loaded:
-    """One decoded item: the image for the encoder (``None`` when skipped) and its record."""
-
-    image: Image.Image | None
-    record: ImageRecord
-
-
-def load_item(item: Item, image_size: int) -> Loaded:
-    """Hash and decode one item; any failure becomes a skipped record."""
-    if item.skip is not None:
-        return Loaded(None, ImageRecord.skipped(item, SkipReason(item.skip), item.detail))
-    path = Path(item.path)
-    try:
-        sha256, size = file_digest(path)
-        decoded = decode_image(path, image_size)
-    except ImageSkipped as skipped:
-        return Loaded(None, ImageRecord.skipped(item, skipped.reason, skipped.detail))
-    except OSError as exc:
-        return Loaded(None, ImageRecord.skipped(item, SkipReason.UNREADABLE, str(exc)))
-    except Exception as exc:  # a decoder bug on one odd file must not stop the job
-        detail = f"{type(exc).__name__}: {exc}"
-        return Loaded(None, ImageRecord.skipped(item, SkipReason.CORRUPT, detail))
-    record = ImageRecord.decoded(item, sha256, size, decoded.width, decoded.height)
-    return Loaded(decoded.image, record)
 
 
 class DecodeDataset(Dataset[Loaded]):

@@ -53,6 +53,7 @@ class IndexManifest:
     batches: tuple[str, ...]  # the shard batches this version was built from, in order
     build: dict[str, Any]  # how it was built: mode ("full" or "incremental"), seconds
     format: int = FORMAT
+    shards: int = 1  # search shards (indexer.search_shards); 1: one Lucene index of each kind
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -11,6 +11,7 @@ from typing import Any
 from .decode import DEFAULT_MAX_PIXELS
 
 ENCODE = "encode"  # flags of the jobs that encode (build, add)
+LAYOUT = "layout"  # flags of the jobs that lay the index out anew (build, rebuild)
 COMMON = "common"  # flags of every job that publishes
 
 
@@ -59,6 +60,7 @@ class JobOptions:
         ENCODE,
         "CPU encoder threads (default: the cores not taken by --workers, at least 1)",
         minimum=1,
+        kind=int,
     )
     shard_size: int = _option(
         256,
@@ -78,6 +80,36 @@ class JobOptions:
         "skip larger images as decompression bombs (Pillow's limit by default)",
         minimum=1,
     )
+    ray: str | None = _option(
+        None,
+        ENCODE,
+        "encode on a Ray cluster instead of this process: its address (HOST:PORT, "
+        "ray://HOST:10001) or auto (the cluster this machine has joined); the model travels "
+        "to the actors, the images are read where they are: every node needs their paths",
+        metavar="ADDRESS",
+    )
+    ray_actors: int | None = _option(
+        None,
+        ENCODE,
+        "encoder actors with --ray (default: one per GPU of the cluster, else 1)",
+        minimum=1,
+        kind=int,
+    )
+    ray_actor_cpus: int = _option(
+        1,
+        ENCODE,
+        "CPUs, and encoder threads, of each encoder actor with --ray when it runs on CPU",
+        minimum=1,
+    )
+    search_shards: int | None = _option(
+        None,
+        LAYOUT,
+        "split the published index into this many search shards (documents by a hash of "
+        "their image id), each searched by its own process: python -m service --ray "
+        "(build default: 1; rebuild default: as published)",
+        minimum=1,
+        kind=int,
+    )
     lucene_threads: int = _option(2, COMMON, "threads Anserini indexes with", minimum=1)
     keep_versions: int = _option(
         2,
@@ -92,6 +124,8 @@ class JobOptions:
             value, minimum = getattr(self, option.name), option.metadata["minimum"]
             if minimum is not None and value is not None and value < minimum:
                 raise JobError(f"{flag_of(option.name)} must be at least {minimum}")
+        if self.ray is None and self.ray_actors is not None:
+            raise JobError("--ray-actors needs --ray ADDRESS")
 
     @property
     def encoder_threads(self) -> int:
@@ -118,10 +152,16 @@ def add_option_arguments(parser: argparse.ArgumentParser, group: str) -> None:
                 flag_of(option.name), dest=option.name, action="store_false", help=help_text
             )
             continue
-        kind = int if isinstance(default, int) or option.name == "threads" else str
+        kind = option.metadata.get("kind") or (int if isinstance(default, int) else str)
         if default is not None:
             help_text += " (default: %(default)s)"
-        parser.add_argument(flag_of(option.name), type=kind, default=default, help=help_text)
+        parser.add_argument(
+            flag_of(option.name),
+            type=kind,
+            default=default,
+            help=help_text,
+            metavar=option.metadata.get("metavar"),
+        )
 
 
 def options_from(args: argparse.Namespace) -> JobOptions:

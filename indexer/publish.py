@@ -4,7 +4,9 @@ A full build stages every live shard as a JsonVectorCollection (hard links, or
 filtered copies where documents were removed or replaced) and runs Anserini's
 IndexCollection; an incremental one copies the current version (hard links for the
 write-once Lucene files) and applies the difference with a Lucene IndexWriter. Both
-write the same documents, metadata and manifest; neither encodes anything.
+write the same documents, metadata and manifest; neither encodes anything. A version
+of several search shards (:mod:`indexer.search_shards`) is built shard by shard, each
+from its own documents, the same way.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from .layout import (
 )
 from .manifest import FORMAT, IndexManifest, ModelInfo
 from .records import split_caption_id
+from .search_shards import shard_folder, split_live
 from .shards import Batch, LiveState, ShardStore, Vector, vector_line
 from .store import MetadataStore, MetadataWriter
 
@@ -136,10 +139,11 @@ def _link_tree(source: Path, target: Path) -> None:
 def _incremental(
     staging: Path, current: PublishedIndex, store: ShardStore, live: LiveState
 ) -> dict[str, float]:
-    """The current version plus the difference to the live state, applied in place."""
+    """The current version (or search shard) plus the difference to the live state,
+    applied in place."""
     started = time.monotonic()
     for kind in KINDS:
-        _link_tree(current.path / kind, staging / kind)
+        _link_tree(current.files / kind, staging / kind)
     shutil.copyfile(current.metadata, staging / METADATA)
     writer = MetadataWriter(staging / METADATA)
     stored = writer.origins()
@@ -183,29 +187,42 @@ def publish_version(
     full: bool = False,
     threads: int = 2,
     keep: int = 2,
+    shards: int | None = None,
 ) -> IndexManifest:
-    """Stage a version of the live documents, check it and make it current.
+    """Stage a version of the live documents in ``shards`` search shards (default: as the
+    current version has them, else 1), check it and make it current.
 
-    Incremental when a compatible version is published (unless ``full``); the staged
-    version is published only when Lucene and the metadata hold the live documents.
+    Incremental when a compatible version with as many shards is published (unless
+    ``full``); the staged version is published only when Lucene and the metadata of
+    every shard hold its live documents.
     """
     started = time.monotonic()
     live = store.replay()
     current = open_published(root) if current_version(root) else None
+    count = shards or (current.shards if current is not None else 1)
     incremental = (
         not full
         and current is not None
         and current.manifest.format == FORMAT
         and current.manifest.model.fingerprint == model.fingerprint
+        and current.shards == count
     )
     staging = new_staging(root)
     try:
-        if incremental:
-            assert current is not None
-            timings = _incremental(staging.path, current, store, live)
-        else:
-            timings = _full(staging.path, store, live, threads)
-        images, captions = _check(staging.path, live)
+        timings: dict[str, float] = defaultdict(float)
+        images = captions = 0
+        for number, part in enumerate(split_live(live, count)):
+            folder = staging.path if count == 1 else staging.path / shard_folder(number)
+            folder.mkdir(exist_ok=True)
+            if incremental:
+                assert current is not None
+                stage = _incremental(folder, current.search_shard(number), store, part)
+            else:
+                stage = _full(folder, store, part, threads)
+            for name, seconds in stage.items():
+                timings[name] += seconds
+            part_images, part_captions = _check(folder, part)
+            images, captions = images + part_images, captions + part_captions
         manifest = IndexManifest(
             version=staging.version,
             created=utc_now(),
@@ -218,13 +235,20 @@ def publish_version(
                 "seconds": round(time.monotonic() - started, 3),
                 **{k: round(v, 3) for k, v in timings.items()},
             },
+            shards=count,
         )
         manifest.save(staging.path / MANIFEST)
     except BaseException:
         shutil.rmtree(staging.path, ignore_errors=True)
         raise
     publish(root, staging, keep)
-    log.info("published %s: %d images, %d captions", manifest.version, images, captions)
+    log.info(
+        "published %s: %d images, %d captions in %d search shards",
+        manifest.version,
+        images,
+        captions,
+        count,
+    )
     return manifest
 
 

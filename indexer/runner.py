@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from .loader import Loaded
+from .decode import Loaded
 from .records import Item
 from .stages import CaptionEncoding, Deduplicator, ImageEncoding, ShardWriter
 

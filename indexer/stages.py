@@ -11,14 +11,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from .encode import TermEncoder
-from .loader import Loaded
+from .decode import Loaded
 from .records import ImageRecord, Item, SkipReason, caption_id
 from .shards import Batch, LiveState, ShardOutput, Vector
 from .sources import Source
+
+if TYPE_CHECKING:
+    from .encode import TermEncoder
 
 log = logging.getLogger(__name__)
 

@@ -29,6 +29,7 @@ class JobSummary:
     resumed_shards: int = 0
     total_images: int = 0  # in the published version
     total_captions: int = 0
+    search_shards: int = 1  # of the published version
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
     note: str = ""
@@ -63,9 +64,10 @@ class JobSummary:
             if self.not_found:
                 lines.append(f"  not found {len(self.not_found)}: {', '.join(self.not_found[:20])}")
         if self.version:
+            shards = f" in {self.search_shards} search shards" if self.search_shards > 1 else ""
             lines.append(
                 f"  published {self.version}: {self.total_images} images, "
-                f"{self.total_captions} captions"
+                f"{self.total_captions} captions{shards}"
             )
         lines.append(f"  time      {self.seconds:.1f} s")
         return "\n".join(lines)
@@ -75,6 +77,7 @@ class JobSummary:
         self.version = manifest.version
         self.total_images = manifest.images
         self.total_captions = manifest.captions
+        self.search_shards = manifest.shards
         self.timings.update({k: v for k, v in manifest.build.items() if isinstance(v, float)})
 
     def count(self, store: ShardStore, batch: Batch) -> None:

@@ -30,7 +30,8 @@ Every flag can also be set as an environment variable {ENV_PREFIX}<NAME> (for ex
 examples:
   python -m indexer build --images photos/ --out indexes/photos
   python -m service --index indexes/photos --port 8000
-  python -m service --index photos=indexes/photos --index archive=indexes/archive"""
+  python -m service --index photos=indexes/photos --index archive=indexes/archive
+  python -m service --index /shared/index --ray auto --shard-replicas 2 --host 0.0.0.0"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,6 +76,11 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
+        if settings.ray is not None:  # the shard searchers open the index on their nodes
+            from .cluster import serve_on_ray
+
+            serve_on_ray(settings)
+            return 0
         sources = [check_index(root) for root in settings.index.values()]
         check_model_source(settings.model or sources[0])
     except (IndexOpenError, StartupError) as exc:
@@ -86,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         port=settings.port,
         log_level=settings.log_level,
         timeout_graceful_shutdown=5,
+        # the pure-Python parser and loop whatever else is installed (Ray Serve brings
+        # httptools, which answers an over-long URL with a bare 400 instead of the API's 422)
+        http="h11",
+        loop="asyncio",
     )
     return 0
 

@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from .errors import add_error_handlers
+from .index_handle import Opener, open_index
 from .limits import BodyLimitMiddleware
 from .methods import MethodsMiddleware
 from .metrics import Metrics, MetricsMiddleware
@@ -33,7 +34,9 @@ share, returned with each hit."""
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Load the model and open the index once; stop the worker and close them at exit."""
-    engine = await run_in_threadpool(open_engine, app.state.settings, app.state.metrics)
+    engine = await run_in_threadpool(
+        open_engine, app.state.settings, app.state.metrics, app.state.opener
+    )
     engine.start()
     app.state.engine = engine
     app.state.thumbnails = Thumbnails(app.state.settings.thumbnail_size, engine.decoder)
@@ -50,11 +53,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(engine.close)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The service for ``settings`` (default: :func:`get_settings`, i.e. the environment)."""
+def create_app(settings: Settings | None = None, opener: Opener = open_index) -> FastAPI:
+    """The service for ``settings`` (default: :func:`get_settings`, i.e. the environment),
+    serving the index ``opener`` opens (in this process by default; the search shards'
+    processes on Ray: :mod:`service.cluster`)."""
     settings = settings or get_settings()
     app = FastAPI(title="LexSearch", description=DESCRIPTION, version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
+    app.state.opener = opener
     app.state.metrics = Metrics()
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
     app.add_middleware(MethodsMiddleware, routes=app.router.routes)  # inside CORS: preflights

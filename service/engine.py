@@ -19,7 +19,14 @@ from model import LexVLA
 from .decoding import Decoder, UndecodableError
 from .heatmaps import Heatmaps, NotFoundError, PatchWeights
 from .image_files import FileUnavailableError
-from .index_handle import IndexHandle, IndexOpenError, IndexVersions, ModelMismatchError
+from .index_handle import (
+    IndexOpenError,
+    IndexVersions,
+    ModelMismatchError,
+    Opener,
+    ServedIndex,
+    open_index,
+)
 from .index_registry import IndexRegistry
 from .metrics import Metrics
 from .query import Query
@@ -57,7 +64,7 @@ class SearchEngine:
     def __init__(
         self,
         model: LexVLA,
-        handles: dict[str, IndexHandle],
+        handles: dict[str, ServedIndex],
         metrics: Metrics,
         decoder: Decoder,
         *,
@@ -67,6 +74,7 @@ class SearchEngine:
         boost_factor: float = 2.0,
         reload_interval_s: float = 2.0,
         heatmap_cache: int = 16,
+        opener: Opener = open_index,
     ) -> None:
         self.model = model
         self.metrics = metrics
@@ -77,7 +85,13 @@ class SearchEngine:
         self.indexes = IndexRegistry(
             [
                 IndexVersions(
-                    name, handle, self.fingerprint, metrics, reload_interval_s, self.heatmaps.clear
+                    name,
+                    handle,
+                    self.fingerprint,
+                    metrics,
+                    reload_interval_s,
+                    on_swap=self.heatmaps.clear,
+                    opener=opener,
                 )
                 for name, handle in handles.items()
             ]
@@ -114,7 +128,7 @@ class SearchEngine:
         return self.worker.queued
 
     @contextmanager
-    def lease(self, index: str | None = None) -> Iterator[IndexHandle]:
+    def lease(self, index: str | None = None) -> Iterator[ServedIndex]:
         """The current version of ``index`` (None: the default), open until the block ends."""
         with self.indexes.get(index).lease() as handle:
             yield handle
@@ -154,7 +168,7 @@ class SearchEngine:
             if isinstance(job, _ReloadJob):
                 answer(job, self.indexes.get(job.index).reload, QUIET)
 
-    def _search(self, searches: list[_SearchJob], handles: dict[str, IndexHandle]) -> None:
+    def _search(self, searches: list[_SearchJob], handles: dict[str, ServedIndex]) -> None:
         if not searches:
             return
         vectors = self.searcher.encode([job.query for job in searches])

@@ -14,6 +14,7 @@ from .image_files import FileUnavailableError
 from .index_registry import UnknownIndexError
 from .query_edit import UnknownWordError
 from .schemas import Problem
+from .shards import ShardUnavailableError
 from .uploads import UploadError
 from .worker import OverloadedError, WorkerStoppedError
 
@@ -28,7 +29,8 @@ DESCRIPTIONS = {
     422: "Invalid parameters (each listed in `errors`), an image the limits refuse, or an "
     "image URL that cannot be fetched in time",
     429: "Too busy to start the request soon: retry after `Retry-After` seconds",
-    503: "The search worker is not running, or the new index version is unusable",
+    503: "The search worker is not running, the new index version is unusable, or a search "
+    "shard did not answer (the detail names it)",
 }
 
 STATUS_OF: dict[type[Exception], int] = {
@@ -39,6 +41,7 @@ STATUS_OF: dict[type[Exception], int] = {
     UndecodableError: 422,
     OverloadedError: 429,
     WorkerStoppedError: 503,
+    ShardUnavailableError: 503,
 }
 
 

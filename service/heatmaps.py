@@ -10,7 +10,7 @@ from model import LexVLA
 
 from .decoding import Decoder
 from .image_files import read_indexed
-from .index_handle import IndexHandle
+from .index_handle import ServedIndex
 from .lru import Lru
 from .metrics import Metrics
 
@@ -38,12 +38,12 @@ class Heatmaps:
         self.decoder = decoder
         self._cache: Lru[tuple[str, str, str], PatchWeights] = Lru(cache_size)
 
-    def patch_weights(self, image_id: str, handle: IndexHandle) -> PatchWeights:
+    def patch_weights(self, image_id: str, handle: ServedIndex) -> PatchWeights:
         key = (str(handle.published.root), handle.version, image_id)
         return self._cache.get(key, lambda: self._encode(image_id, handle))
 
-    def _encode(self, image_id: str, handle: IndexHandle) -> PatchWeights:
-        rows = handle.store.images([image_id])
+    def _encode(self, image_id: str, handle: ServedIndex) -> PatchWeights:
+        rows = handle.images([image_id])
         if not rows:
             raise NotFoundError(f"no image with id {image_id!r} in the index")
         file = read_indexed(rows[0])

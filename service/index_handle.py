@@ -1,6 +1,8 @@
 """Opened index versions: a handle's two Lucene searchers and metadata store, and the
 swap to each newly published version.
 
+What the engine serves is a :class:`ServedIndex`: an :class:`IndexHandle` in this
+process, or a version searched by its search shards' processes (:mod:`service.shards`).
 Handles are leased by whoever uses them; a retired handle (a newer version was
 published) closes when its last lease ends, so a request in flight always finishes
 on the version it started with. :class:`IndexVersions` holds the version being
@@ -14,21 +16,25 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Protocol
 
 from indexer import (
+    ImageRow,
     ImpactSearcher,
     IndexNotFoundError,
     LuceneError,
     MetadataStore,
     PublishedIndex,
     open_published,
+    open_version,
 )
 
 from .metrics import Metrics
 from .query import Target
+from .ranked import RankedDoc, ranked
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +47,35 @@ class ModelMismatchError(RuntimeError):
     """The index was written by another model than the one loaded."""
 
 
+class ServedIndex(Protocol):
+    """One published version as the engine serves it."""
+
+    published: PublishedIndex
+    version: str
+
+    def search(
+        self, target: Target, terms: dict[str, int], k: int, metrics: Metrics
+    ) -> list[RankedDoc]:
+        """The top ``k`` documents of ``target`` for ``terms``, with their rows."""
+        ...
+
+    def images(self, ids: Sequence[str]) -> list[ImageRow]:
+        """Rows of these image ids, in the order given; unknown ids are left out."""
+        ...
+
+    def acquire(self) -> None: ...
+
+    def release(self) -> None: ...
+
+    def retire(self) -> None: ...
+
+
+Opener = Callable[[Path], ServedIndex]  # an index folder -> its published version, opened
+
+
 class IndexHandle:
-    """Searchers and metadata of one published version, closed after its last lease."""
+    """Searchers and metadata of one published version (or one search shard of it),
+    closed after its last lease."""
 
     def __init__(self, published: PublishedIndex) -> None:
         self.published = published
@@ -58,6 +91,17 @@ class IndexHandle:
         self._leases = 0
         self._retired = False
         self._lock = threading.Lock()
+
+    def search(
+        self, target: Target, terms: dict[str, int], k: int, metrics: Metrics
+    ) -> list[RankedDoc]:
+        with metrics.timed("lucene"):
+            found = self.searchers[target].search(terms, k)
+        with metrics.timed("metadata"):
+            return ranked(found, target, self.store)
+
+    def images(self, ids: Sequence[str]) -> list[ImageRow]:
+        return self.store.images(ids)
 
     def acquire(self) -> None:
         """Start a lease: the handle stays open until the matching :meth:`release`."""
@@ -87,11 +131,20 @@ class IndexHandle:
         log.debug("closed index version %s", self.version)
 
 
-def open_index(root: Path) -> IndexHandle:
-    """The published version of ``root``, opened; :class:`IndexOpenError` when unusable."""
+def open_index(root: Path, version: str | None = None, shard: int | None = None) -> IndexHandle:
+    """The published version of ``root`` (or the kept ``version``; or search shard
+    ``shard`` of it), opened; :class:`IndexOpenError` when unusable."""
     try:
-        return IndexHandle(open_published(root))
-    except IndexNotFoundError as exc:
+        published = open_published(root) if version is None else open_version(root, version)
+        if shard is not None:
+            published = published.search_shard(shard)
+        elif published.shards > 1:
+            raise IndexOpenError(
+                f"the index at {root} is published in {published.shards} search shards: "
+                "serve it on Ray (python -m service --ray ADDRESS), one process per shard"
+            )
+        return IndexHandle(published)
+    except (IndexNotFoundError, IndexError) as exc:
         raise IndexOpenError(str(exc)) from exc
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise IndexOpenError(f"the manifest of the index at {root} is unreadable: {exc}") from exc
@@ -107,14 +160,16 @@ class IndexVersions:
     def __init__(
         self,
         name: str,
-        handle: IndexHandle,
+        handle: ServedIndex,
         fingerprint: str,
         metrics: Metrics,
         interval_s: float = 2.0,
         on_swap: Callable[[], None] = lambda: None,
+        opener: Opener = open_index,
     ) -> None:
         self.name = name
         self.fingerprint = fingerprint
+        self.opener = opener
         self.metrics = metrics
         self.interval_s = interval_s
         self.on_swap = on_swap
@@ -126,12 +181,12 @@ class IndexVersions:
         self._count_documents(handle)
 
     @property
-    def current(self) -> IndexHandle:
+    def current(self) -> ServedIndex:
         """The version served now (lease it with :meth:`lease` to read from it)."""
         return self._handle
 
     @contextmanager
-    def lease(self) -> Iterator[IndexHandle]:
+    def lease(self) -> Iterator[ServedIndex]:
         """The current version, kept open until the ``with`` block ends."""
         with self._swap:
             handle = self._handle
@@ -141,7 +196,7 @@ class IndexVersions:
         finally:
             handle.release()
 
-    def check(self, handle: IndexHandle) -> None:
+    def check(self, handle: ServedIndex) -> None:
         """Raise :class:`ModelMismatchError` unless ``handle`` was built by this model."""
         built = handle.published.manifest.model
         if built.fingerprint != self.fingerprint:
@@ -168,7 +223,7 @@ class IndexVersions:
         self._last_check = time.monotonic()
         if self._handle.published.is_current():
             return False
-        fresh = open_index(self._handle.published.root)
+        fresh = self.opener(self._handle.published.root)
         try:
             self.check(fresh)
         except ModelMismatchError:
@@ -187,7 +242,7 @@ class IndexVersions:
     def close(self) -> None:
         self._handle.retire()
 
-    def _count_documents(self, handle: IndexHandle) -> None:
+    def _count_documents(self, handle: ServedIndex) -> None:
         manifest = handle.published.manifest
         self.metrics.documents.labels(self.name, "images").set(manifest.images)
         self.metrics.documents.labels(self.name, "captions").set(manifest.captions)

@@ -7,8 +7,9 @@ import logging
 from .explain import dot, word_matches
 from .metrics import Metrics
 from .query_edit import QueryEdits
+from .ranked import RankedDoc
 from .schemas import Hit, HitMetadata, QueryInfo, QueryWord
-from .searcher import RankedDoc, SearchResult
+from .searcher import SearchResult
 from .urls import image_url, thumbnail_url
 
 log = logging.getLogger(__name__)

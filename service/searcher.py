@@ -2,8 +2,9 @@
 
 :meth:`Searcher.encode` turns a batch of queries into the term vectors Lucene is asked
 (text and images encoded as batches, edits applied, top-k and quantization as the
-model does for its index); :meth:`Searcher.lookup` searches one of them and reads the
-hits' metadata and stored vectors. The worker thread calls both; tests can too.
+model does for its index); :meth:`Searcher.lookup` searches one of them in the served
+index (this process's, or its search shards') and gets the hits' metadata and stored
+vectors. The worker thread calls both; tests can too.
 """
 
 from __future__ import annotations
@@ -13,26 +14,13 @@ from dataclasses import dataclass
 
 import torch
 
-from indexer import CaptionRow, ImageRow
 from model import LexVLA
 
-from .index_handle import IndexHandle
+from .index_handle import ServedIndex
 from .metrics import Metrics
-from .query import Query, Target
+from .query import Query
 from .query_edit import apply_edits
-
-
-@dataclass(frozen=True)
-class RankedDoc:
-    doc_id: str
-    score: int
-    image: ImageRow
-    caption: CaptionRow | None = None
-
-    @property
-    def terms(self) -> dict[str, int]:
-        """The stored term vector Lucene scored."""
-        return self.caption.terms if self.caption is not None else self.image.terms
+from .ranked import RankedDoc
 
 
 @dataclass(frozen=True)
@@ -86,31 +74,11 @@ class Searcher:
             vectors.append({word: terms[word] for word in order})
         return vectors
 
-    def lookup(self, query: Query, terms: dict[str, int], handle: IndexHandle) -> SearchResult:
-        """Search ``handle`` for ``terms`` and read the hits' rows."""
-        with self.metrics.timed("lucene"):
-            found = handle.searchers[query.target].search(terms, query.k)
-        with self.metrics.timed("metadata"):
-            hits = ranked(found, query.target, handle)
+    def lookup(self, query: Query, terms: dict[str, int], handle: ServedIndex) -> SearchResult:
+        """Search ``handle`` for ``terms``: the hits with their rows."""
+        hits = handle.search(query.target, terms, query.k, self.metrics)
         return SearchResult(terms, hits, handle.version)
 
-    def search(self, queries: Sequence[Query], handle: IndexHandle) -> list[SearchResult]:
+    def search(self, queries: Sequence[Query], handle: ServedIndex) -> list[SearchResult]:
         """:meth:`encode` then :meth:`lookup` for every query."""
         return [self.lookup(q, t, handle) for q, t in zip(queries, self.encode(queries))]
-
-
-def ranked(found: list[tuple[str, float]], target: Target, handle: IndexHandle) -> list[RankedDoc]:
-    """Lucene's hits with their rows (a hit whose row is gone is left out)."""
-    ids = [doc_id for doc_id, _ in found]
-    if target is Target.images:
-        rows = {row.id: row for row in handle.store.images(ids)}
-        return [RankedDoc(i, int(s), rows[i]) for i, s in found if i in rows]
-    captions = {row.id: row for row in handle.store.captions(ids)}
-    images = {
-        row.id: row for row in handle.store.images(sorted({c.image_id for c in captions.values()}))
-    }
-    return [
-        RankedDoc(i, int(s), images[captions[i].image_id], captions[i])
-        for i, s in found
-        if i in captions and captions[i].image_id in images
-    ]

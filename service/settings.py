@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "LEXSEARCH_"
@@ -117,6 +117,24 @@ class Settings(BaseSettings):
         default=None, ge=1, description="PyTorch intra-op threads (default: PyTorch's choice)"
     )
     log_level: str = Field(default="info", description="debug, info, warning or error")
+    ray: str | None = Field(
+        default=None,
+        description="serve on a Ray cluster (Ray Serve) at this address (HOST:PORT, "
+        "ray://HOST:10001, or auto): the API encodes each query once and asks every search "
+        "shard of the index (python -m indexer build --search-shards N) in its own processes",
+    )
+    shard_replicas: int = Field(
+        default=1, ge=1, description="with --ray: searcher processes per search shard"
+    )
+    shard_cpus: float = Field(
+        default=1.0, gt=0, description="with --ray: Ray CPUs each shard searcher reserves"
+    )
+    shard_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="with --ray: a search shard that has not answered within this many "
+        "seconds fails the request (503 naming the shard, never a partial answer)",
+    )
 
     @field_validator("index", mode="before")
     @classmethod
@@ -128,6 +146,18 @@ class Settings(BaseSettings):
         if isinstance(given, dict):
             given = [f"{name}={path}" for name, path in given.items()]
         return named_indexes(given) if isinstance(given, list) else given
+
+    @model_validator(mode="after")
+    def _one_index_on_ray(self) -> Settings:
+        """The shard deployments serve one index."""
+        if self.ray is not None and len(self.index) != 1:
+            raise ValueError("with --ray the service serves one index: give one --index")
+        return self
+
+    @property
+    def first_index(self) -> Path:
+        """The first (default) index's folder; with ``--ray``, the only one."""
+        return next(iter(self.index.values()))
 
     @field_validator("admin_api_key")
     @classmethod

@@ -12,7 +12,7 @@ from model import LexVLA, load_encoder, named_configs
 
 from .decoding import Decoder
 from .engine import SearchEngine
-from .index_handle import IndexHandle, open_index
+from .index_handle import Opener, ServedIndex, open_index
 from .metrics import Metrics
 from .settings import Settings
 
@@ -23,7 +23,7 @@ class StartupError(RuntimeError):
     """The service cannot start as configured; the message says what to fix."""
 
 
-def model_source(settings: Settings, handle: IndexHandle) -> str:
+def model_source(settings: Settings, handle: ServedIndex) -> str:
     """``--model`` when given, else the model recorded in the (first) index's manifest."""
     return settings.model or handle.published.manifest.model.source
 
@@ -54,15 +54,16 @@ def load_model(source: str) -> LexVLA:
         raise StartupError(f"cannot load model {source!r}: {exc}") from exc
 
 
-def open_engine(settings: Settings, metrics: Metrics) -> SearchEngine:
-    """The model and the indexes, opened and checked against each other (not started)."""
+def open_engine(settings: Settings, metrics: Metrics, opener: Opener = open_index) -> SearchEngine:
+    """The model and the indexes (opened by ``opener``: in this process by default),
+    checked against each other (not started)."""
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
     set_pixel_limit(settings.max_image_pixels)
-    handles: dict[str, IndexHandle] = {}
+    handles: dict[str, ServedIndex] = {}
     try:
         for name, root in settings.index.items():
-            handles[name] = open_index(root)
+            handles[name] = opener(root)
         source = model_source(settings, next(iter(handles.values())))
         model = load_model(source)
         for name, handle in handles.items():
@@ -79,6 +80,7 @@ def open_engine(settings: Settings, metrics: Metrics) -> SearchEngine:
             boost_factor=settings.boost_factor,
             reload_interval_s=settings.reload_interval_s,
             heatmap_cache=settings.heatmap_cache,
+            opener=opener,
         )
     except BaseException:
         for handle in handles.values():

@@ -27,9 +27,10 @@ from ..dedup import distinct
 from ..deps import EngineDep, SettingsDep
 from ..engine import SearchEngine
 from ..errors import problems
+from ..index_handle import IndexHandle
 from ..query import Query, Target
 from ..query_edit import check_words, searchable
-from ..searcher import RankedDoc, ranked
+from ..ranked import RankedDoc, ranked
 from ..settings import Settings
 from ..uploads import decode_upload
 from ..url_fetch import UrlPolicy, fetch_image
@@ -138,6 +139,9 @@ async def metadata_service(request: Request, engine: EngineDep) -> list[Metadata
 def _documents(engine: SearchEngine, index: str, ids: list[str]) -> list[RankedDoc]:
     """The rows of ``ids``, each an image id or a caption id."""
     with engine.lease(index) as handle:
-        docs = ranked([(i, 0.0) for i in ids], Target.images, handle)
+        if not isinstance(handle, IndexHandle):
+            raise HTTPException(501, "/metadata is not served for an index on search shards yet")
+        store = handle.store
+        docs = ranked([(i, 0.0) for i in ids], Target.images, store)
         images = {doc.doc_id for doc in docs}
-        return docs + ranked([(i, 0.0) for i in ids if i not in images], Target.captions, handle)
+        return docs + ranked([(i, 0.0) for i in ids if i not in images], Target.captions, store)

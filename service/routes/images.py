@@ -24,7 +24,7 @@ CACHE_IMMUTABLE = "public, max-age=3600"
 
 def _file(engine: SearchEngine, image_id: str, index: str | None) -> IndexedFile:
     with engine.lease(index) as handle:
-        rows = handle.store.images([image_id])
+        rows = handle.images([image_id])
     if not rows:
         raise HTTPException(404, f"no image with id {image_id!r} in the index")
     return read_indexed(rows[0])
@@ -33,7 +33,7 @@ def _file(engine: SearchEngine, image_id: str, index: str | None) -> IndexedFile
 @router.get(
     "/images/{image_id:path}",
     response_class=Response,
-    responses={200: {"content": {"image/*": {}}}, **problems(404, 422)},
+    responses={200: {"content": {"image/*": {}}}, **problems(404, 422, 503)},
 )
 def image_file(image_id: str, engine: EngineDep, index: IndexParam = None) -> Response:
     """The indexed image file as it was indexed, typed by its image format."""
@@ -45,7 +45,7 @@ def image_file(image_id: str, engine: EngineDep, index: IndexParam = None) -> Re
 @router.get(
     "/thumbnails/{image_id:path}",
     response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}}}, **problems(404, 422)},
+    responses={200: {"content": {"image/jpeg": {}}}, **problems(404, 422, 503)},
 )
 def image_thumbnail(
     image_id: str, engine: EngineDep, thumbnails: ThumbnailsDep, index: IndexParam = None

@@ -4,8 +4,22 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
 from pathlib import Path
 from typing import Any
+
+
+def cli(*args: str) -> list[str]:
+    """The command line of ``python -m indexer ARGS``."""
+    return [sys.executable, "-m", "indexer", *args]
+
+
+def shard_files(root: Path) -> dict[str, bytes]:
+    """Every committed shard file of an index, by path: records and vectors, byte for byte."""
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted((root / "shards").glob("*/[0-9]*/*.jsonl"))
+    }
 
 
 def shard_vectors(root: Path, kind: str) -> dict[str, dict[str, int]]:

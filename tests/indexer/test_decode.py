@@ -4,8 +4,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from indexer.decode import DEFAULT_MAX_PIXELS, ImageSkipped, decode_image, set_pixel_limit
-from indexer.loader import load_item
+from indexer.decode import (
+    DEFAULT_MAX_PIXELS,
+    ImageSkipped,
+    decode_image,
+    load_item,
+    set_pixel_limit,
+)
 from indexer.records import Item, SkipReason
 
 from .conftest import png_header_only

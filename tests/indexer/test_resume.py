@@ -4,20 +4,15 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from indexer import ImpactSearcher, open_published
 
 from .conftest import write_captioned
-from .helpers import brute_force, shard_vectors, table
+from .helpers import brute_force, cli, shard_files, shard_vectors, table
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "indexer", *args]
 
 
 def children(pid: int) -> list[int]:
@@ -32,13 +27,6 @@ def alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return "\nState:\tZ" not in status
-
-
-def shard_files(root: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(root)): p.read_bytes()
-        for p in sorted((root / "shards").glob("*/[0-9]*/*.jsonl"))
-    }
 
 
 def test_kill_9_then_rerun_equals_an_uninterrupted_build(tmp_path: Path) -> None:

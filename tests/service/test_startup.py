@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from indexer import JobOptions, rebuild
 from service import create_app
 from service.__main__ import EXIT_CONFIG, main
 from service.index_handle import ModelMismatchError
@@ -111,3 +112,16 @@ def test_serving_an_index_with_another_model_is_refused(tiny_index: Path) -> Non
         TestClient(app),
     ):
         pass
+
+
+def test_an_index_in_search_shards_is_refused_in_one_process_with_the_way_to_serve_it(
+    tiny_index: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sharded = tmp_path / "sharded"
+    shutil.copytree(tiny_index, sharded, symlinks=True)
+    rebuild(sharded, JobOptions(search_shards=2, progress=False))
+    assert main(["--index", str(sharded)]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "published in 2 search shards: serve it on Ray (python -m service --ray" in err
+    assert main(["--index", str(sharded / "missing"), "--ray", "auto"]) == EXIT_CONFIG
+    assert "no published index at" in capsys.readouterr().err  # before joining any cluster
