@@ -10,8 +10,10 @@ images/s of the larger job (the summary's encoding stage, from the first image d
 the last shard committed, Ray's start of its actors included), ``steady`` images/s (the
 extra images of the larger job over its extra pipeline seconds: the rate once running,
 whatever a job pays once), ``startup_s`` (what the pipeline takes beyond its images at the
-steady rate) and the larger job's wall time. The overhead at one worker compares Ray with
-one actor against the local run with one encoder thread. Writes ``ray_encode.json``.
+steady rate), ``encoder_img_s`` (the model's own rate per encoder: images over the
+seconds the encoders spent in it) and the larger job's wall time. The overhead at one
+worker compares Ray with one actor against the local run with one encoder thread. Writes
+``ray_encode.json`` into ``--out``.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ COLUMNS = (
     "pipeline_img_s",
     "steady_img_s",
     "startup_s",
+    "encoder_img_s",
     "wall_s",
     "load_average",
 )
@@ -90,6 +93,8 @@ def round_figures(small: dict[str, Any], large: dict[str, Any]) -> dict[str, flo
         "pipeline_img_s": large["images"] / large["pipeline_s"],
         "steady_img_s": steady,
         "startup_s": large["pipeline_s"] - large["images"] / steady,
+        # the model alone, per encoder (actors' seconds add up): what the pipeline costs it
+        "encoder_img_s": large["images"] / large["timings"]["encode_images"],
         "wall_s": large["wall_s"],
     }
 
@@ -151,7 +156,13 @@ def main(argv: list[str] | None = None) -> int:
                 "rounds": len(mine),
                 **{
                     key: round(statistics.median(r[key] for r in mine), 2)
-                    for key in ("pipeline_img_s", "steady_img_s", "startup_s", "wall_s")
+                    for key in (
+                        "pipeline_img_s",
+                        "steady_img_s",
+                        "startup_s",
+                        "encoder_img_s",
+                        "wall_s",
+                    )
                 },
                 "load_average": f"{min(loads):.1f}-{max(loads):.1f}",
             }
@@ -159,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     by_name = {row["config"]: row for row in rows}
     overhead = {}
     if {"local, 1 thread", "ray, 1 actor"} <= set(by_name):
-        for key in ("pipeline_img_s", "steady_img_s"):
+        for key in ("pipeline_img_s", "steady_img_s", "encoder_img_s"):
             local, distributed = by_name["local, 1 thread"][key], by_name["ray, 1 actor"][key]
             overhead[key] = round(100 * (local - distributed) / local, 1)  # % slower
     run.result |= {

@@ -111,7 +111,15 @@ def tables() -> dict[str, str]:
             ]
         )
     if ray_encode := _load("ray_encode"):
-        columns = ("config", "rounds", "pipeline_img_s", "steady_img_s", "startup_s", "wall_s")
+        columns = (
+            "config",
+            "rounds",
+            "pipeline_img_s",
+            "steady_img_s",
+            "startup_s",
+            "encoder_img_s",
+            "wall_s",
+        )
         overhead = ray_encode["ray_overhead_at_one_worker_percent"]
         out["ray_encode"] = "\n\n".join(
             [
@@ -120,7 +128,8 @@ def tables() -> dict[str, str]:
                 f"Ray with one actor against the local run with one encoder thread: "
                 f"{overhead['steady_img_s']} % slower once running (steady), "
                 f"{overhead['pipeline_img_s']} % over the {ray_encode['sizes'][1]}-image "
-                "job's whole encoding stage (negative: faster).",
+                f"job's whole encoding stage, {overhead['encoder_img_s']} % in the model "
+                "itself (negative: faster).",
             ]
         )
     if shards := _load("shards"):
