@@ -53,6 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _problem(loc: tuple[int | str, ...], message: str) -> str:
+    """One setting's validation error, named as its flag and variable (none: the whole)."""
+    if not loc:
+        return message
+    name = str(loc[0])
+    return f"--{name.replace('_', '-')} ({ENV_PREFIX}{name.upper()}): {message}"
+
+
 def settings_from(argv: list[str] | None) -> Settings:
     """Flags over environment variables over defaults."""
     args = build_parser().parse_args(argv)
@@ -64,11 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = settings_from(argv)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"--{str(e['loc'][0]).replace('_', '-')} ({ENV_PREFIX}{str(e['loc'][0]).upper()}): "
-            f"{e['msg']}"
-            for e in exc.errors()
-        )
+        problems = "; ".join(_problem(e["loc"], e["msg"]) for e in exc.errors())
         print(f"python -m service: error: {problems}", file=sys.stderr)
         return EXIT_CONFIG
     logging.basicConfig(

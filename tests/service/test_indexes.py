@@ -58,6 +58,7 @@ def test_indexes_are_named_on_the_command_line(
         (["--index", "{tiny}"], "two indexes are named 'photos': give one as NAME=PATH"),
         (["--index", "/data/my photos"], "cannot name the index '/data/my photos' after its"),
         (["--index", "second=/no/such/index"], "no published index at /no/such/index"),
+        (["--index", "more=/data/more", "--ray", "auto"], "with --ray the service serves one"),
     ],
 )
 def test_bad_index_lists_are_refused_at_start(
