@@ -77,7 +77,7 @@ def test_the_api_serves_the_shards_on_ray_at_the_heads_published_port(monkeypatc
     for name, value in environment("api-ray").items():
         monkeypatch.setenv(name, value)
     settings = settings_from(argv)
-    assert (settings.ray, str(settings.index), settings.host) == ("auto", "/index", "0.0.0.0")
+    assert (settings.ray, str(settings.first_index), settings.host) == ("auto", "/index", "0.0.0.0")
     (entry,) = service("ray-head")["ports"]  # Ray Serve's proxy runs on the head only
     assert interpolated(entry) == f"127.0.0.1:8000:{settings.port}"
 
