@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     manifests = [dev_manifest(args.data, n, args.work / f"dev-{n}.jsonl") for n in args.sizes]
     ray.init(
+        address="local",  # a cluster of its own, never one already running here
         num_cpus=3,
         object_store_memory=args.object_store_mb * 2**20,
         include_dashboard=False,

@@ -208,7 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     from service.shard_searcher import ShardSearcher
     from service.shards import ShardedIndex, shard_name
 
-    ray.init(num_cpus=2, object_store_memory=300 * 2**20, include_dashboard=False)
+    ray.init(  # a cluster of its own, never one already running here
+        address="local", num_cpus=2, object_store_memory=300 * 2**20, include_dashboard=False
+    )
     serve.start(http_options={"host": "127.0.0.1", "port": free_port()})
     try:
         for shards in args.shards:
