@@ -58,7 +58,7 @@ def _features(args: argparse.Namespace) -> None:
 
 
 def _train_arguments(parser: argparse.ArgumentParser) -> None:
-    from .trainer import TrainSettings
+    from .objective import TrainSettings
 
     _data_arguments(parser)
     parser.add_argument("--out", required=True, type=Path, help="run folder (resumes if present)")
@@ -75,7 +75,8 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from .trainer import TrainSettings, train
+    from .objective import TrainSettings
+    from .trainer import train
 
     fields = asdict(TrainSettings())
     settings = TrainSettings(**{name: getattr(args, name) for name in fields})

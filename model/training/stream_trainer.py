@@ -28,10 +28,10 @@ from . import distributed, finetune, stream_run
 from .distributed import Process, agree, gather_objects, gather_rows
 from .live import LiveLexVLA, batch_loss
 from .optim import make_optimizer
+from .starting_model import build_model
 from .stream_loader import Batch, Decoding, PairStream, derive_seed, generator, make_loader
 from .stream_settings import StreamSettings
 from .stream_sources import Shard, open_source
-from .trainer import build_model
 
 log = logging.getLogger(__name__)
 

@@ -12,11 +12,12 @@ from model.config import load_named_config
 from model.training.class_prior import with_prior
 from model.training.dense import train_dense_baseline
 from model.training.evaluate import encode_split, frequent_words, lexical_retrieval
+from model.training.objective import TrainSettings
 from model.training.retrieval import dense_report
 from model.training.splits import SplitFeatures, sample_batches, word_targets
 from model.training.starting_model import build_model
 from model.training.teacher import Teacher
-from model.training.trainer import Trainer, TrainSettings
+from model.training.trainer import Trainer
 
 
 def toy_split(model: LexVLA, images: int, seed: int) -> SplitFeatures:
