@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from bench.server import free_port
 from indexer import JobOptions, Source, build
 from model import LexVLA, load_encoder
 from model.samples import write_sample_photos
@@ -105,9 +106,14 @@ def ray_cluster() -> Iterator[Cluster]:
                 "num_cpus": 2,
                 "object_store_memory": 200 * 2**20,
                 "include_dashboard": False,
+                # each node's agent on a port of its own, not Ray's fixed default that
+                # another Ray on this shared machine (or a session shutting down) may hold
+                "dashboard_agent_listen_port": free_port(),
             },
         )
-        cluster.add_node(num_cpus=1, object_store_memory=100 * 2**20)
+        cluster.add_node(
+            num_cpus=1, object_store_memory=100 * 2**20, dashboard_agent_listen_port=free_port()
+        )
         cluster.wait_for_nodes()
         try:
             yield cluster
