@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .common import RESULTS, table
+from .ray_encode import COLUMNS as RAY_ENCODE_COLUMNS
 
 README = Path(__file__).resolve().parent / "README.md"
 
@@ -111,20 +112,11 @@ def tables() -> dict[str, str]:
             ]
         )
     if ray_encode := _load("ray_encode"):
-        columns = (
-            "config",
-            "rounds",
-            "pipeline_img_s",
-            "steady_img_s",
-            "startup_s",
-            "encoder_img_s",
-            "wall_s",
-        )
         overhead = ray_encode["ray_overhead_at_one_worker_percent"]
         out["ray_encode"] = "\n\n".join(
             [
                 _header(ray_encode),
-                table(ray_encode["rows"], (*columns, "load_average")),
+                table(ray_encode["rows"], RAY_ENCODE_COLUMNS),
                 f"Ray with one actor against the local run with one encoder thread: "
                 f"{overhead['steady_img_s']} % slower once running (steady), "
                 f"{overhead['pipeline_img_s']} % over the {ray_encode['sizes'][1]}-image "
