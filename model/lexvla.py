@@ -257,18 +257,20 @@ class LexVLA(nn.Module):
             weights = self.finish(self._expansion(self.queries["sentence"], stacked))
         else:
             hybrid = cast(HybridQueryEncoder, self.queries["hybrid"])
-            weights = self.finish(
-                self._expansion(hybrid.sentence, stacked) + hybrid.lookup(word_ids)
-            )
+            own = hybrid.lookup(word_ids)
+            weights = self.finish(self._expansion(hybrid.sentence, stacked) + own)
+            return self.text_query(weights, keep=own > 0)
         return self.text_query(weights)
 
-    def text_query(self, weights: torch.Tensor) -> torch.Tensor:
-        """A text query's words: its top ``sparse.text_query_top_k`` when that is set (the
-        index's query top-k applies after).  # (batch, vocab)"""
+    def text_query(self, weights: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """A text query's words: its top ``sparse.text_query_top_k`` when that is set, plus
+        the words ``keep`` marks (``hybrid``: the query's own words) whatever their rank
+        (the index's query top-k applies after).  # (batch, vocab)"""
         k = self.config.sparse.text_query_top_k
         if not k:
             return weights
-        return sparsify(weights, k, 0.0, self.config.sparse.renormalize and self.config.normalize)
+        renormalize = self.config.sparse.renormalize and self.config.normalize
+        return sparsify(weights, k, 0.0, renormalize, keep)
 
     def _expansion(self, encoder: nn.Module, stacked: torch.Tensor) -> torch.Tensor:
         """A sentence query encoder's word weights from the embedding at the end of

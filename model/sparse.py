@@ -22,13 +22,20 @@ def top_k(weights: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def sparsify(
-    weights: torch.Tensor, k: int, min_weight: float = 0.0, renormalize: bool = True
+    weights: torch.Tensor,
+    k: int,
+    min_weight: float = 0.0,
+    renormalize: bool = True,
+    keep: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """What search keeps of a vector: its top ``k`` words of weight >= ``min_weight``,
-    L2-normalised again when ``renormalize`` (so a score stays a cosine).  # (batch, vocab)"""
+    """What search keeps of a vector: its top ``k`` words of weight >= ``min_weight``, and
+    every word ``keep`` marks (a boolean mask, same shape) whatever its rank; L2-normalised
+    again when ``renormalize`` (so a score stays a cosine).  # (batch, vocab)"""
     kept = top_k(weights, k)
     if min_weight > 0:
         kept = kept * (kept >= min_weight)
+    if keep is not None:
+        kept = torch.where(keep, weights, kept)
     return torch.nn.functional.normalize(kept, dim=-1) if renormalize else kept
 
 

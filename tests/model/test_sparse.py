@@ -57,6 +57,13 @@ def test_sparsify_keeps_the_top_words_as_a_unit_vector() -> None:
     assert torch.equal(sparsify(weights, 2, renormalize=False)[0], expected)
 
 
+def test_sparsify_keeps_the_marked_words_whatever_their_rank() -> None:
+    weights = torch.tensor([[0.9, 0.3, 0.05, 0.0]])
+    keep = torch.tensor([[False, False, True, True]])
+    kept = sparsify(weights, 1, renormalize=False, keep=keep)
+    assert torch.equal(kept[0], torch.tensor([0.9, 0.0, 0.05, 0.0]))  # a zero stays out
+
+
 def test_sparsify_drops_words_under_the_minimum_weight_and_keeps_the_spread() -> None:
     weights = torch.tensor([[0.9, 0.3, 0.05, 0.3]])
     kept = sparsify(weights, 4, min_weight=0.1, renormalize=False)
