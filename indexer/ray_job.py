@@ -1,7 +1,7 @@
 """The Ray runner: an ingest batch's missing shards encoded on a Ray cluster.
 
 Ray Data reads the plan, one row per shard (its items), decodes each shard in a CPU task
-(:func:`indexer.loader.load_item`) and encodes it in a pool of encoder actors: one GPU
+(:func:`indexer.decode.load_item`) and encodes it in a pool of encoder actors: one GPU
 each where the cluster has GPUs, else ``ray_actor_cpus`` CPUs each. An actor runs the
 image and caption stages (:mod:`indexer.stages`) over the shard in the chunks the local
 runner uses. This process takes the encoded shards in plan order, deduplicates each

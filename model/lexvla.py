@@ -249,6 +249,7 @@ class LexVLA(nn.Module):
     ) -> torch.Tensor:
         """Text query word weights from cached text features and own-word ids (training and
         evaluation): ``stacked`` as :meth:`text_weights` takes it.  # (batch, vocab)"""
+        keep = None  # words searched whatever their rank
         if encoder == "lm":
             weights = self.text_weights(stacked)
         elif encoder == "lookup":
@@ -259,8 +260,8 @@ class LexVLA(nn.Module):
             hybrid = cast(HybridQueryEncoder, self.queries["hybrid"])
             own = hybrid.lookup(word_ids)
             weights = self.finish(self._expansion(hybrid.sentence, stacked) + own)
-            return self.text_query(weights, keep=own > 0)
-        return self.text_query(weights)
+            keep = own > 0
+        return self.text_query(weights, keep)
 
     def text_query(self, weights: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
         """A text query's words: its top ``sparse.text_query_top_k`` when that is set, plus
