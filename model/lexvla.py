@@ -265,13 +265,16 @@ class LexVLA(nn.Module):
 
     def text_query(self, weights: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
         """A text query's words: its top ``sparse.text_query_top_k`` when that is set, plus
-        the words ``keep`` marks (``hybrid``: the query's own words) whatever their rank
-        (the index's query top-k applies after).  # (batch, vocab)"""
-        k = self.config.sparse.text_query_top_k
-        if not k:
+        the words ``keep`` marks (``hybrid``: the query's own words) whatever their rank,
+        at most ``sparse.query_top_k`` in all, the marked ones first (so the index's query
+        cut after this keeps them).  # (batch, vocab)"""
+        sparse = self.config.sparse
+        if not sparse.text_query_top_k:
             return weights
-        renormalize = self.config.sparse.renormalize and self.config.normalize
-        return sparsify(weights, k, 0.0, renormalize, keep)
+        renormalize = sparse.renormalize and self.config.normalize
+        return sparsify(
+            weights, sparse.text_query_top_k, 0.0, renormalize, keep, sparse.query_top_k
+        )
 
     def _expansion(self, encoder: nn.Module, stacked: torch.Tensor) -> torch.Tensor:
         """A sentence query encoder's word weights from the embedding at the end of

@@ -27,15 +27,21 @@ def sparsify(
     min_weight: float = 0.0,
     renormalize: bool = True,
     keep: torch.Tensor | None = None,
+    limit: int | None = None,
 ) -> torch.Tensor:
     """What search keeps of a vector: its top ``k`` words of weight >= ``min_weight``, and
-    every word ``keep`` marks (a boolean mask, same shape) whatever its rank; L2-normalised
-    again when ``renormalize`` (so a score stays a cosine).  # (batch, vocab)"""
+    every word ``keep`` marks (a boolean mask, same shape) whatever its rank; at most
+    ``limit`` words in all, the marked ones first; L2-normalised again when
+    ``renormalize`` (so a score stays a cosine).  # (batch, vocab)"""
     kept = top_k(weights, k)
     if min_weight > 0:
         kept = kept * (kept >= min_weight)
     if keep is not None:
         kept = torch.where(keep, weights, kept)
+        if limit is not None and limit < kept.shape[-1]:
+            rank = kept + keep * (kept.amax(dim=-1, keepdim=True) + 1)  # marked words first
+            chosen = rank.topk(limit, dim=-1).indices
+            kept = torch.zeros_like(kept).scatter_(-1, chosen, kept.gather(-1, chosen))
     return torch.nn.functional.normalize(kept, dim=-1) if renormalize else kept
 
 

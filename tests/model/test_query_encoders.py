@@ -128,3 +128,22 @@ def test_text_queries_keep_their_own_top_k_and_image_queries_the_index_one() -> 
     assert int((short.index_vectors(images, "query") > 0).sum()) == 8
     with pytest.raises(ValueError, match="text_query_top_k"):
         build_model("tiny-lite0", '{"sparse": {"text_query_top_k": -1}}')
+
+
+def test_the_index_cut_of_a_text_query_keeps_every_own_word_first() -> None:
+    tight, _ = build_model(
+        "tiny-lite0",
+        '{"query_encoders": ["lm", "hybrid"], "query_encoder": "hybrid",'
+        ' "sparse": {"query_top_k": 3, "text_query_top_k": 2}}',
+    )
+    text = QUERIES[0]
+    own = own_words(text, tight.vocab.index)
+    assert len(own) >= 3  # more own words than query_top_k - text_query_top_k
+    hybrid = tight.queries["hybrid"]
+    with torch.no_grad():  # three other words outweigh every own word
+        hybrid.lookup.weight.fill_(-1.0)
+        others = [i for i in range(len(tight.vocab)) if i not in own][:3]
+        hybrid.sentence.bias[others] = 20.0
+    weights = tight.encode_queries([text]).word_weights
+    searched = tight.term_dicts(weights, "query")[0]
+    assert len(searched) == 3 and set(searched) <= {tight.vocab.words[i] for i in own}

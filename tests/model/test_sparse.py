@@ -64,6 +64,14 @@ def test_sparsify_keeps_the_marked_words_whatever_their_rank() -> None:
     assert torch.equal(kept[0], torch.tensor([0.9, 0.0, 0.05, 0.0]))  # a zero stays out
 
 
+def test_sparsify_keeps_the_marked_words_first_when_a_row_has_more_than_the_limit() -> None:
+    weights = torch.tensor([[0.9, 0.8, 0.05, 0.04, 0.0], [0.9, 0.8, 0.05, 0.0, 0.0]])
+    keep = torch.tensor([[False, False, True, True, False], [False, False, True, False, False]])
+    kept = sparsify(weights, 2, renormalize=False, keep=keep, limit=3)
+    assert torch.equal(kept[0], torch.tensor([0.9, 0.0, 0.05, 0.04, 0.0]))  # 0.8 gives way
+    assert torch.equal(kept[1], torch.tensor([0.9, 0.8, 0.05, 0.0, 0.0]))  # under the limit
+
+
 def test_sparsify_drops_words_under_the_minimum_weight_and_keeps_the_spread() -> None:
     weights = torch.tensor([[0.9, 0.3, 0.05, 0.3]])
     kept = sparsify(weights, 4, min_weight=0.1, renormalize=False)
