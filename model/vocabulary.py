@@ -13,6 +13,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from transformers import PreTrainedTokenizerBase
@@ -54,8 +55,9 @@ class Vocabulary:
     def __len__(self) -> int:
         return len(self.words)
 
-    @property
+    @cached_property
     def index(self) -> dict[str, int]:
+        """Each word's dimension (built once: a query looks its words up here)."""
         return {w: i for i, w in enumerate(self.words)}
 
     def digest(self) -> str:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from model import LexVLA
+from model import LexVLA, sentence
 from model.samples import sample_photos
 from model.sparse import top_words
 from model.training.data import load_split
@@ -55,3 +55,25 @@ def test_plain_queries_find_the_sample_photos_they_name(default_model: LexVLA) -
     # the shipped default: 5 of 13 first, 7 of 13 in the first three ("an astronaut" 6th)
     assert result.hit_rate(1) >= 5 / 13, result.ranks
     assert result.hit_rate(3) >= 7 / 13, result.ranks
+
+
+@pytest.mark.skipif(
+    not sentence.runs_in_bfloat16(torch.device("cpu")), reason="this CPU has no native bfloat16"
+)
+def test_minilm_in_bfloat16_keeps_the_float32_embeddings_and_query_words(
+    default_model: LexVLA, flickr8k: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    captions = [p.captions[0] for p in load_split(flickr8k, "dev")[:20]]
+    encoder = default_model.text.sentence
+    assert encoder is not None
+
+    def encode() -> tuple[torch.Tensor, list[dict[str, int]]]:
+        weights = default_model.encode_queries(captions).word_weights
+        return encoder(captions), default_model.term_dicts(weights, "query")
+
+    fast, fast_words = encode()
+    monkeypatch.setattr(sentence, "runs_in_bfloat16", lambda device: False)
+    exact, exact_words = encode()
+    assert float((fast * exact).sum(-1).min()) > 0.9999
+    shared = [len(a.keys() & b.keys()) / len(b) for a, b in zip(fast_words, exact_words)]
+    assert sum(shared) / len(shared) > 0.98, shared
