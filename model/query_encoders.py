@@ -68,8 +68,9 @@ class SentenceQueryEncoder(nn.Module):
         self.bias = nn.Parameter(torch.zeros(vocab_size))
 
     def logits(self, embeddings: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
-        """``(batch, dim)`` embeddings -> ``(batch, vocab)`` logits."""
-        return self.adapter(embeddings) @ codebook.T + self.bias
+        """``(batch, dim)`` embeddings -> ``(batch, vocab)`` logits (in float32 whatever the
+        codebook's dtype)."""
+        return (self.adapter(embeddings).to(codebook.dtype) @ codebook.T).float() + self.bias
 
 
 class HybridQueryEncoder(nn.Module):

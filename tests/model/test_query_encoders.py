@@ -10,6 +10,7 @@ from PIL import Image
 from model import LexVLA, load_encoder
 from model.config import load_named_config
 from model.query_encoders import own_words, padded_word_ids
+from model.sentence import runs_in_bfloat16
 from model.training.starting_model import build_model, init_lookup_weights
 
 ALL = '{"query_encoders": ["lm", "sentence", "lookup", "hybrid"], "query_encoder": "lookup"}'
@@ -147,3 +148,22 @@ def test_the_index_cut_of_a_text_query_keeps_every_own_word_first() -> None:
     weights = tight.encode_queries([text]).word_weights
     searched = tight.term_dicts(weights, "query")[0]
     assert len(searched) == 3 and set(searched) <= {tight.vocab.words[i] for i in own}
+
+
+@pytest.mark.skipif(
+    not runs_in_bfloat16(torch.device("cpu")), reason="this CPU has no native bfloat16"
+)
+def test_search_reads_a_bfloat16_codebook_and_keeps_trainings_float32_words(
+    model: LexVLA,
+) -> None:
+    assert model.text.sentence is not None
+    stacked = model.text.sentence(QUERIES[:2]).clone()  # a normal tensor, for autograd
+    ids = padded_word_ids(QUERIES[:2], model.vocab.index)
+    with torch.inference_mode():  # searching: the bfloat16 copy
+        fast = model.query_weights("sentence", stacked, ids)
+    with torch.enable_grad():  # training: the float32 codebook itself
+        exact = model.query_weights("sentence", stacked, ids).detach()
+    assert model._query_codebook().dtype == torch.float32
+    assert torch.allclose(fast, exact, atol=0.01)
+    for a, b in zip(fast, exact):
+        assert set(a.nonzero().flatten().tolist()) == set(b.nonzero().flatten().tolist())
