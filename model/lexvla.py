@@ -290,9 +290,10 @@ class LexVLA(nn.Module):
         ~2x faster); otherwise the codebook itself."""
         if torch.is_grad_enabled() or not runs_in_bfloat16(self.codebook.device):
             return self.codebook
-        if self._codebook_bf16 is None:
-            self._codebook_bf16 = self.codebook.to(torch.bfloat16)
-        return self._codebook_bf16
+        cached = self._codebook_bf16
+        if cached is None or cached.device != self.codebook.device:  # first use, or moved
+            cached = self._codebook_bf16 = self.codebook.to(torch.bfloat16)
+        return cached
 
     @torch.inference_mode()
     def encode_queries(self, texts: Sequence[str], encoder: str | None = None) -> LexicalOutput:
