@@ -202,11 +202,14 @@ def real_documents(
 
     from model.image_encoder import load_image
     from model.training.data import load_split
+    from model.training.evaluate import encode_images
     from model.training.features import feature_paths
 
     model = load_model(checkpoint)
-    paths = {s: feature_paths(FEATURES, s, model.config)["image"] for s in ("dev", "train")}
-    splits = [s for s in ("dev", "train") if encode or paths[s].exists()]
+    paths = {s: feature_paths(FEATURES, s, model.config) for s in ("dev", "train")}
+    needed = ("image", "image_flip") if model.config.vision.average_mirror else ("image",)
+    cached = {s: all(paths[s][n].is_file() for n in needed) for s in paths}
+    splits = [s for s in ("dev", "train") if encode or cached[s]]
     out = CACHE / f"real-docs-{model_tag(checkpoint)}-{limit}-{'-'.join(splits)}"
     if (out / "shape.json").is_file():
         return load_csr(out, mmap=False)
@@ -215,14 +218,11 @@ def real_documents(
         need = limit - sum(len(r) for r in rows)
         if need <= 0:
             break
-        cached = paths[split]
-        if cached.is_file():
-            features = torch.load(cached, weights_only=True)[:need]
-            log.info("real documents: %d %s images from cached features", len(features), split)
-            for b in range(0, len(features), 128):
-                with torch.inference_mode():
-                    weights, _ = model.image_weights(features[b : b + 128].float())
-                rows.append(model.index_vectors(weights, "document").numpy())
+        if cached[split]:
+            features = [torch.load(paths[split][n], weights_only=True)[:need] for n in needed]
+            log.info("real documents: %d %s images from cached features", len(features[0]), split)
+            weights = encode_images(model, *features)
+            rows.append(model.index_vectors(weights, "document").numpy())
         else:
             pairs = load_split(data, split)[:need]
             log.info("real documents: encoding %d %s images (no feature cache)", len(pairs), split)

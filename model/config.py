@@ -24,12 +24,15 @@ class VisionConfig:
     ``weights``: ``"registry"`` (weights from a registry package), a local path or hub
     name (DINOv2 through transformers), or ``None`` for random initialisation.
     ``backbone_config``: architecture overrides for a random backbone (tests).
+    ``average_mirror``: an image's words are the mean of its own and its mirror image's
+    (test-time augmentation: twice the backbone's work per image; training is unchanged).
     """
 
     backbone: str = "efficientnet-lite0"
     weights: str | None = "registry"
     image_size: int = 224
     backbone_config: dict[str, Any] | None = None
+    average_mirror: bool = False
 
 
 @dataclass(frozen=True)

@@ -192,6 +192,11 @@ class LexVLA(nn.Module):
             patches = self.add_class_prior(own, local.unsqueeze(-2))
         return weights, patches
 
+    def mirror_mean(self, weights: torch.Tensor, mirrored: torch.Tensor) -> torch.Tensor:
+        """An image's words averaged with its mirror image's (``vision.average_mirror``).
+        # (batch, vocab)"""
+        return self.finish(weights + mirrored)
+
     def image_logits(self, features: torch.Tensor) -> torch.Tensor:
         """The pooled vocabulary logits of images' patch features.  # (batch, vocab)"""
         return self.image.pooled_logits(features, self.codebook, self.config.pooling)
@@ -329,6 +334,9 @@ class LexVLA(nn.Module):
             pixels = self.image.pixels(images[start : start + batch_size], image_size)
             features = self.image.patch_features(pixels)
             w, p = self.image_weights(features, with_patches, patch_window)
+            if self.config.vision.average_mirror:
+                mirrored = self.image_weights(self.image.patch_features(pixels.flip(-1)))[0]
+                w = self.mirror_mean(w, mirrored)
             weights.append(w)
             if p is not None:
                 patches.append(p)

@@ -43,6 +43,8 @@ def sweep_prior_weights(
     encoded = encode_split(model, split)
     reports = []
     for weight in weights:
-        encoded.images = encode_images(with_prior(model, class_words, weight), split)
+        encoded.images = encode_images(
+            with_prior(model, class_words, weight), split.images, split.flipped
+        )
         reports.append((weight, lexical_retrieval(model, split, encoded)))
     return reports

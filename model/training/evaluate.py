@@ -28,15 +28,26 @@ PUBLISHED = {"VSE (Kiros et al. 2014)": {"i2t": (18.0, 40.9, 55.0), "t2i": (12.5
 
 
 @torch.no_grad()
-def encode_images(model: LexVLA, split: SplitFeatures, batch: int = 250) -> torch.Tensor:
-    """Word weights of every image of a split, from its cached features.  # (images, vocab)"""
+def encode_images(
+    model: LexVLA, images: torch.Tensor, flipped: torch.Tensor | None = None, batch: int = 250
+) -> torch.Tensor:
+    """Word weights of cached image features ``(images, patches, dim)``, averaged with the
+    mirrored ones ``flipped`` for a model that averages mirror images.  # (images, vocab)"""
     device = model.codebook.device
-    return torch.cat(
-        [
-            model.image_weights(split.images[i : i + batch].to(device).float())[0].cpu()
-            for i in range(0, len(split.images), batch)
-        ]
-    )
+    mirror = model.config.vision.average_mirror
+    if mirror and flipped is None:
+        raise ValueError("this model averages mirror images: give the mirrored features")
+
+    def weights(features: torch.Tensor, start: int) -> torch.Tensor:
+        return model.image_weights(features[start : start + batch].to(device).float())[0]
+
+    parts = []
+    for i in range(0, len(images), batch):
+        w = weights(images, i)
+        if mirror and flipped is not None:
+            w = model.mirror_mean(w, weights(flipped, i))
+        parts.append(w.cpu())
+    return torch.cat(parts)
 
 
 @torch.no_grad()
@@ -73,7 +84,8 @@ def encode_split(
     """Word weights of every image and caption of a split, for every query encoder."""
     captions = encode_captions(model, split)
     queries = {name: encode_captions(model, split, name) for name in model.config.query_encoders}
-    return Encoded(encode_images(model, split) if images is None else images, captions, queries)
+    encoded = encode_images(model, split.images, split.flipped) if images is None else images
+    return Encoded(encoded, captions, queries)
 
 
 def frequent_words(model: LexVLA, image_weights: torch.Tensor, n: int = 20) -> list[str]:

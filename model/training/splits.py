@@ -29,9 +29,11 @@ class SplitFeatures:
 def load_split_features(
     model: LexVLA, data: Path, split: str, cache: Path, flipped: bool = False, lm: bool = True
 ) -> SplitFeatures:
-    """Features of a split, computed on first use and cached under ``cache``; ``lm=False``
+    """Features of a split, computed on first use and cached under ``cache``: the mirrored
+    images too with ``flipped`` or when the model averages mirror images; ``lm=False``
     skips the LM's caption features (query encoders trained against fixed documents read
     only the sentence embeddings)."""
+    flipped = flipped or model.config.vision.average_mirror
     pairs = load_split(data, split)
     paths = feature_paths(cache, split, model.config)
     per = len(pairs[0].captions)

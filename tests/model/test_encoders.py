@@ -1,17 +1,20 @@
 """The encoders on tiny random configs: every code path, in seconds."""
 
+import copy
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from model import LexVLA, load_encoder
 from model.backbones.efficientnet_lite import EfficientNetLite
 from model.config import SparseConfig, load_named_config
 from model.image_encoder import POOLINGS, smooth_patches
 from model.sparse import activate
+from model.training.evaluate import encode_images
 from model.training.features import caption_features, feature_paths
 
 CAPTIONS = [
@@ -192,3 +195,24 @@ def test_a_caption_longer_than_every_model_window_is_truncated(tiny_lite0: LexVL
     long = "0" * 5000
     weights = tiny_lite0.encode_texts([long, CAPTIONS[0]]).word_weights
     assert weights.shape == (2, len(tiny_lite0.vocab)) and torch.isfinite(weights).all()
+
+
+def test_averaging_mirror_images_gives_a_photo_and_its_mirror_image_one_vector(
+    tiny_dinov2: LexVLA,
+) -> None:
+    picture = photo(3, (64, 64))
+    pair = [picture, ImageOps.mirror(picture)]
+    plain = tiny_dinov2.encode_images(pair).word_weights
+    assert not torch.allclose(plain[0], plain[1], atol=1e-3)  # position embeddings differ
+    averaging = copy.deepcopy(tiny_dinov2)
+    vision = replace(averaging.config.vision, average_mirror=True)
+    averaging.config = replace(averaging.config, vision=vision)
+    both = averaging.encode_images(pair).word_weights
+    assert torch.allclose(both[0], both[1], atol=1e-5)
+    assert torch.allclose(both[0], torch.nn.functional.normalize(plain.sum(0), dim=-1), atol=1e-5)
+    assert averaging.fingerprint() != tiny_dinov2.fingerprint()
+    features = averaging.image.patch_features(averaging.image.pixels(pair))
+    with pytest.raises(ValueError, match="mirrored features"):
+        encode_images(averaging, features)
+    cached = encode_images(averaging, features, features.flip(0))
+    assert torch.allclose(cached[0], both[0], atol=1e-5)
