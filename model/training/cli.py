@@ -95,7 +95,8 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
         default="",
-        help='JSON sparse settings to evaluate with, e.g. \'{"sparse": {"doc_top_k": 64}}\'',
+        help="JSON sparse settings (or vision.average_mirror) to evaluate with, e.g. "
+        '\'{"sparse": {"doc_top_k": 64}}\'',
     )
     parser.add_argument("--save", type=Path, help="write the (one) model with --config here")
     parser.add_argument("--no-baseline", action="store_true", help="skip the dense baseline")

@@ -12,7 +12,8 @@ from ..config import load_named_config, named_configs
 from ..lexvla import LexVLA
 from ..query_encoders import LookupEncoder
 
-CHECKPOINT_OVERRIDES = {"sparse", "query_encoders", "query_encoder"}
+CHECKPOINT_OVERRIDES = {"sparse", "query_encoders", "query_encoder", "vision"}
+VISION_OVERRIDES = {"average_mirror"}  # what a trained checkpoint may change of its vision
 
 
 def build_model(init: str, overrides: str, seed: int = 0) -> tuple[LexVLA, set[str]]:
@@ -25,9 +26,11 @@ def build_model(init: str, overrides: str, seed: int = 0) -> tuple[LexVLA, set[s
         model = LexVLA.from_config(load_named_config(init).merged(changes), seed)
         return model, set(model.queries)
     trained = load_encoder(init)
-    if set(changes) - CHECKPOINT_OVERRIDES:
-        allowed = ", ".join(sorted(CHECKPOINT_OVERRIDES))
-        raise ValueError(f"a checkpoint's config overrides may only change {allowed}")
+    if set(changes) - CHECKPOINT_OVERRIDES or set(changes.get("vision", {})) - VISION_OVERRIDES:
+        allowed = ", ".join(sorted(CHECKPOINT_OVERRIDES - {"vision"}))
+        raise ValueError(
+            f"a checkpoint's config overrides may only change {allowed} and vision.average_mirror"
+        )
     config = trained.config.merged(changes)
     if config.query_encoders == trained.config.query_encoders:
         trained.config = config

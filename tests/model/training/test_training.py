@@ -221,3 +221,13 @@ def test_short_text_queries_leave_the_caption_documents_whole() -> None:
     documents = (model.index_vectors(encoded.captions, "document") > 0).sum(dim=1)
     queries = (model.index_vectors(encoded.queries["lm"], "query") > 0).sum(dim=1)
     assert (documents == 12).all() and (queries == 2).all()
+
+
+def test_a_checkpoint_may_average_mirror_images_but_not_change_its_backbone(
+    tiny_lite0: LexVLA, tmp_path: Path
+) -> None:
+    tiny_lite0.save_pretrained(tmp_path)
+    model, _ = build_model(str(tmp_path), '{"vision": {"average_mirror": true}}')
+    assert model.config.vision == replace(tiny_lite0.config.vision, average_mirror=True)
+    with pytest.raises(ValueError, match="may only change"):
+        build_model(str(tmp_path), '{"vision": {"image_size": 320}}')
