@@ -8,6 +8,8 @@ engine's own way (:meth:`Engine.search_group`). Results are ``(doc_row, score)``
 - ``lucene``: this product's index, Anserini impact search through :mod:`indexer.lucene`
   (Lucene's top-k search: dynamic pruning);
 - ``lucene-exhaustive``: the same index with every matching document scored (no pruning);
+- ``lucene-two-phase``: the same index searched in two phases (``indexer.TwoPhase``:
+  the highest-impact query words find candidates, the whole query scores them);
 - ``scipy``: exact sparse brute force, query row times the transposed matrix;
 - ``dense``: exact dense brute force, numpy float32 matmul at the dense baseline's width;
 - ``seismic``: Seismic (``pyseismic-lsr``), approximate learned-sparse retrieval.
@@ -226,11 +228,9 @@ class LuceneEngine(Engine):
         self.searcher.close()
 
 
-class LuceneExhaustiveEngine(LuceneEngine):
-    """The ``lucene`` engine's index (built by it, or here when it is missing) with every
-    matching document scored: what dynamic pruning saves."""
-
-    name = "lucene-exhaustive"
+class LuceneIndexReader(LuceneEngine):
+    """An engine that searches the ``lucene`` engine's index (built by it, or here when it
+    is missing) its own way."""
 
     def __init__(self, folder: Path) -> None:
         super().__init__(folder.parent / LuceneEngine.name)
@@ -240,8 +240,31 @@ class LuceneExhaustiveEngine(LuceneEngine):
             return 0.0
         return super().build(docs, words, threads)
 
+
+class LuceneExhaustiveEngine(LuceneIndexReader):
+    """Every matching document scored: what dynamic pruning saves."""
+
+    name = "lucene-exhaustive"
+
     def search_group(self, group: Sequence[Any], k: int, threads: int) -> list[Hits]:
         found = [self.searcher.search(q, k, prune=False) for q in group]
+        return [[(int(doc), score) for doc, score in hits] for hits in found]
+
+
+class LuceneTwoPhaseEngine(LuceneIndexReader):
+    """Two-phase search with :attr:`plan` (``bench.search --two-phase``), one query at a
+    time."""
+
+    name = "lucene-two-phase"
+
+    def __init__(self, folder: Path) -> None:
+        from indexer.lucene import TwoPhase
+
+        super().__init__(folder)
+        self.plan = TwoPhase()
+
+    def search_group(self, group: Sequence[Any], k: int, threads: int) -> list[Hits]:
+        found = [self.searcher.search(q, k, plan=self.plan) for q in group]
         return [[(int(doc), score) for doc, score in hits] for hits in found]
 
 
@@ -305,5 +328,12 @@ class SeismicEngine(Engine):
 
 ENGINES: dict[str, type[Engine]] = {
     e.name: e
-    for e in (LuceneEngine, LuceneExhaustiveEngine, ScipyEngine, DenseEngine, SeismicEngine)
+    for e in (
+        LuceneEngine,
+        LuceneExhaustiveEngine,
+        LuceneTwoPhaseEngine,
+        ScipyEngine,
+        DenseEngine,
+        SeismicEngine,
+    )
 }

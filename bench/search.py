@@ -107,13 +107,18 @@ def measure_size(
     for name in sorted(engines, key=lambda e: e != "scipy"):  # exact search first
         artifact = folder / name
         build_json = folder / f"{name}-build.json"
+        options: dict[str, Any] = {"threads": args.threads}
+        label = name
+        if name == "lucene-two-phase":  # one query at a time, with the plan asked for
+            options = {"threads": [1], "two-phase": args.two_phase}
+            label = f"{name}-{args.two_phase[0]}x{args.two_phase[1]}"
         try:
             if not build_json.is_file():
                 worker(
                     "build", name, artifact, build_json, docs=docs_folder, threads=max(args.threads)
                 )
             built = json.loads(build_json.read_text())
-            measure_json = folder / f"{name}-measure.json"
+            measure_json = folder / f"{label}-measure.json"
             if args.remeasure or not measure_json.is_file():  # else resume a killed run
                 worker(
                     "measure",
@@ -122,14 +127,14 @@ def measure_size(
                     measure_json,
                     queries=queries_folder,
                     k=args.k,
-                    threads=args.threads,
+                    **options,
                 )
             measured = json.loads(measure_json.read_text())
         except subprocess.CalledProcessError as exc:  # e.g. killed for memory: keep going
             log.error("%s at %d documents failed: %s", name, n, exc)
             rows.append({"engine": name, "docs": n, "error": str(exc)})
             continue
-        for t in args.threads:
+        for t in options["threads"]:
             run = measured[f"threads_{t}"]
             if name == "scipy" and exact is None:
                 exact = [[s for _, s in h] for h in run["hits"]]
@@ -138,7 +143,7 @@ def measure_size(
                 recall = recall_at_k(true_scores(docs, queries, run["hits"]), exact, args.k)
             rows.append(
                 {
-                    "engine": name,
+                    "engine": label,
                     "docs": n,
                     "real_docs": min(n, real.shape[0]),
                     "threads": t,
@@ -242,6 +247,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="ENGINE=N",
         help="skip an engine above N documents (e.g. seismic=100000: its build is slow)",
     )
+    parser.add_argument(
+        "--two-phase",
+        type=int,
+        nargs=2,
+        default=[16, 200],
+        metavar=("LEAD", "CANDIDATES"),
+        help="the lucene-two-phase engine's plan (indexer.TwoPhase): lead words, candidates",
+    )
     parser.add_argument("--queries", type=int, default=200, help="dev captions as queries")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
@@ -268,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     queries = real_queries(args.model, n=args.queries)
     queries_folder = save_csr(queries, args.work / f"queries-{model_tag(args.model)}")
     run.result |= {"k": args.k, "collection": collection_facts(real, queries), "rows": []}
+    if "lucene-two-phase" in args.engines:
+        run.result["two_phase"] = dict(zip(("lead", "candidates"), args.two_phase))
     json_path = args.out / f"{args.name}.json"
     done: list[dict[str, Any]] = []
 

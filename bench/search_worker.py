@@ -13,9 +13,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from indexer.lucene import TwoPhase
+
 from .common import load_average, rss_mb
 from .corpus import load_csr
-from .engines import ENGINES, Engine, queries_of
+from .engines import ENGINES, Engine, LuceneEngine, LuceneTwoPhaseEngine, queries_of
 
 
 def _words() -> tuple[str, ...]:
@@ -89,13 +91,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--warmup", type=int, default=-1, help="queries answered before timing (-1: all, once)"
     )
+    parser.add_argument(
+        "--two-phase", type=int, nargs=2, metavar=("LEAD", "CANDIDATES"), help="lucene-two-phase"
+    )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)  # parallelism comes from the groups, not from BLAS inside a query
     engine = ENGINES[args.engine](args.folder)
-    if args.engine == "lucene":
+    if isinstance(engine, LuceneTwoPhaseEngine) and args.two_phase:
+        engine.plan = TwoPhase(*args.two_phase)
+    if isinstance(engine, LuceneEngine):
         from indexer.lucene import set_heap
 
         set_heap(3)  # the JVM would take a quarter of RAM

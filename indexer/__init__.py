@@ -9,7 +9,8 @@ Python :func:`build`, :func:`add`, :func:`remove`, :func:`rebuild` with
   :func:`open_version` opens a kept one by name. A version of several search shards
   gives each shard's paths by ``PublishedIndex.search_shard(n)``; :func:`shard_of` says
   which shard holds an image (and :func:`split_caption_id` a caption's image).
-- :class:`ImpactSearcher` over ``PublishedIndex.images`` or ``.captions``.
+- :class:`ImpactSearcher` over ``PublishedIndex.images`` or ``.captions`` (exact, or in two
+  phases with a :class:`TwoPhase` plan).
 - :class:`MetadataStore` over ``PublishedIndex.metadata``: rows and stored term vectors.
 - :func:`decode_image` (and :func:`set_pixel_limit`) to decode query images exactly as
   indexed images were.
@@ -24,7 +25,7 @@ from .layout import (
     open_published,
     open_version,
 )
-from .lucene import ImpactSearcher, LuceneError
+from .lucene import ImpactSearcher, LuceneError, TwoPhase
 from .manifest import IndexManifest, ModelInfo
 from .options import JobError, JobOptions
 from .records import SkipReason, split_caption_id
@@ -51,6 +52,7 @@ __all__ = [
     "SkipReason",
     "Source",
     "SourceError",
+    "TwoPhase",
     "add",
     "build",
     "current_version",

@@ -11,8 +11,9 @@ import scipy.sparse as sp
 
 from bench.corpus import CorpusStats, SyntheticSampler, collection, load_csr, save_csr
 from bench.curve import loglog_slope
-from bench.engines import LuceneEngine, ScipyEngine, queries_of, top_hits
+from bench.engines import LuceneEngine, LuceneTwoPhaseEngine, ScipyEngine, queries_of, top_hits
 from bench.search import engine_limit, main, recall_at_k
+from indexer.lucene import TwoPhase
 
 
 def _real_like(vocab: int = 400, docs: int = 300) -> sp.csr_matrix:
@@ -142,3 +143,22 @@ def test_search_refuses_to_run_without_the_exact_reference(argv: list[str]) -> N
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert exit_info.value.code == 2
+
+
+def test_two_phase_engine_reads_the_lucene_index_and_scores_exactly(tmp_path: Path) -> None:
+    pytest.importorskip("pyserini")
+    docs = _random_collection(200)
+    queries = _random_collection(10, seed=2)
+    words = [f"w{i}" for i in range(docs.shape[1])]
+    LuceneEngine(tmp_path / "lucene").build(docs, words, threads=1)
+    engine = LuceneTwoPhaseEngine(tmp_path / "lucene-two-phase")
+    assert engine.build(docs, words) == 0.0  # the lucene engine's index, not a new one
+    engine.plan = TwoPhase(lead=2, candidates=20)
+    engine.open(words)
+    truth = (docs @ queries.T).toarray()
+    try:
+        prepared = [engine.query(q) for q in queries_of(queries)]
+        for q, hits in enumerate(engine.search_group(prepared, 5, 1)):
+            assert len(hits) == 5 and all(truth[doc, q] == score for doc, score in hits)
+    finally:
+        engine.close()

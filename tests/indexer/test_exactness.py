@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from indexer import ImpactSearcher, build, open_published
-from indexer.lucene import IndexUpdater, build_index, clause_limit, raise_clause_limit
+from indexer.lucene import IndexUpdater, TwoPhase, build_index, clause_limit, raise_clause_limit
 from indexer.sources import Source
 
 from .conftest import CAPTIONS, fast_options, write_captioned
@@ -145,3 +145,41 @@ def test_ties_across_the_kth_place_go_by_id_with_and_without_pruning(tmp_path: P
             assert searcher.search(query, k) == expected
             assert searcher.search(query, k, prune=False) == expected
         assert searcher.matches(query) == len(docs) and searcher.matches({}) == 0
+
+
+def test_a_two_phase_search_scores_its_hits_exactly_and_finds_the_exact_top(
+    wide_index,
+) -> None:  # type: ignore[no-untyped-def]
+    index, docs, words = wide_index
+    queries = random_queries(words, 40, 5) + list(docs.values())[:10]
+    with ImpactSearcher(index) as searcher:
+        found, best = 0, 0
+        for query in queries:
+            for k in (1, 10):
+                exact = brute_force(query, docs, k)
+                hits = searcher.search(query, k, plan=TwoPhase(lead=4, candidates=50))
+                assert len(hits) == len(exact)
+                for doc_id, score in hits:  # every score is the whole query's dot product
+                    assert score == sum(docs[doc_id].get(w, 0) * v for w, v in query.items())
+                assert hits == sorted(hits, key=lambda hit: (-hit[1], hit[0]))
+                found += len({d for d, _ in hits} & {d for d, _ in exact})
+                best += len(exact)
+            # a plan whose lead is the whole query is exact search
+            assert searcher.search(query, 10, plan=TwoPhase(lead=len(query))) == exact
+        assert 0.6 < found / best < 1  # approximate, and mostly right
+    with pytest.raises(ValueError, match="lead >= 1"):
+        TwoPhase(lead=0)
+
+
+def test_a_two_phase_search_keeps_ties_across_the_kth_place_by_id(tmp_path: Path) -> None:
+    docs = {f"d{i:03d}": {"sky": 5, "sea": 1 + i % 2} for i in range(400)}
+    (tmp_path / "input").mkdir()
+    with (tmp_path / "input" / "docs.jsonl").open("w") as f:
+        for doc_id, vector in reversed(docs.items()):  # written in reverse id order
+            f.write(json.dumps({"id": doc_id, "contents": "", "vector": vector}) + "\n")
+    build_index(tmp_path / "input", tmp_path / "index")
+    query = {"sky": 3, "sea": 2}
+    with ImpactSearcher(tmp_path / "index") as searcher:
+        for k in (1, 10, 300):
+            hits = searcher.search(query, k, plan=TwoPhase(lead=1, candidates=400))
+            assert hits == brute_force(query, docs, k)
