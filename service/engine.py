@@ -14,6 +14,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import partial
 
+from indexer import TwoPhase
 from model import LexVLA
 
 from .decoding import Decoder, UndecodableError
@@ -72,6 +73,7 @@ class SearchEngine:
         max_queue: int = 64,
         queue_deadline_s: float = 2.0,
         boost_factor: float = 2.0,
+        plan: TwoPhase | None = None,
         reload_interval_s: float = 2.0,
         heatmap_cache: int = 16,
         opener: Opener = open_index,
@@ -79,7 +81,7 @@ class SearchEngine:
         self.model = model
         self.metrics = metrics
         self.fingerprint = model.fingerprint()
-        self.searcher = Searcher(model, metrics, boost_factor)
+        self.searcher = Searcher(model, metrics, boost_factor, plan)
         self.decoder = decoder
         self.heatmaps = Heatmaps(model, metrics, decoder, heatmap_cache)
         self.indexes = IndexRegistry(

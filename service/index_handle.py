@@ -28,6 +28,7 @@ from indexer import (
     LuceneError,
     MetadataStore,
     PublishedIndex,
+    TwoPhase,
     open_published,
     open_version,
 )
@@ -54,9 +55,15 @@ class ServedIndex(Protocol):
     version: str
 
     def search(
-        self, target: Target, terms: dict[str, int], k: int, metrics: Metrics
+        self,
+        target: Target,
+        terms: dict[str, int],
+        k: int,
+        metrics: Metrics,
+        plan: TwoPhase | None = None,
     ) -> list[RankedDoc]:
-        """The top ``k`` documents of ``target`` for ``terms``, with their rows."""
+        """The top ``k`` documents of ``target`` for ``terms``, with their rows (searched
+        exactly, or in two phases by ``plan``)."""
         ...
 
     def images(self, ids: Sequence[str]) -> list[ImageRow]:
@@ -93,10 +100,15 @@ class IndexHandle:
         self._lock = threading.Lock()
 
     def search(
-        self, target: Target, terms: dict[str, int], k: int, metrics: Metrics
+        self,
+        target: Target,
+        terms: dict[str, int],
+        k: int,
+        metrics: Metrics,
+        plan: TwoPhase | None = None,
     ) -> list[RankedDoc]:
         with metrics.timed("lucene"):
-            found = self.searchers[target].search(terms, k)
+            found = self.searchers[target].search(terms, k, plan=plan)
         with metrics.timed("metadata"):
             return ranked(found, target, self.store)
 

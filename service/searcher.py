@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
+from indexer import TwoPhase
 from model import LexVLA
 
 from .index_handle import ServedIndex
@@ -33,10 +34,17 @@ class SearchResult:
 class Searcher:
     """Encodes queries with ``model`` and answers them from an index version."""
 
-    def __init__(self, model: LexVLA, metrics: Metrics, boost_factor: float = 2.0) -> None:
+    def __init__(
+        self,
+        model: LexVLA,
+        metrics: Metrics,
+        boost_factor: float = 2.0,
+        plan: TwoPhase | None = None,
+    ) -> None:
         self.model = model
         self.metrics = metrics
         self.boost_factor = boost_factor
+        self.plan = plan  # exact search when None
         self.vocabulary = model.vocab.index
 
     def weights(self, queries: Sequence[Query]) -> torch.Tensor:
@@ -76,7 +84,7 @@ class Searcher:
 
     def lookup(self, query: Query, terms: dict[str, int], handle: ServedIndex) -> SearchResult:
         """Search ``handle`` for ``terms``: the hits with their rows."""
-        hits = handle.search(query.target, terms, query.k, self.metrics)
+        hits = handle.search(query.target, terms, query.k, self.metrics, self.plan)
         return SearchResult(terms, hits, handle.version)
 
     def search(self, queries: Sequence[Query], handle: ServedIndex) -> list[SearchResult]:

@@ -11,6 +11,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from indexer import TwoPhase
+
 ENV_PREFIX = "LEXSEARCH_"
 INDEX_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -72,6 +74,24 @@ class Settings(BaseSettings):
         gt=0,
         description="a boosted word's weight, as a multiple of the query's highest weight",
     )
+    two_phase_lead: int = Field(
+        default=0,
+        ge=0,
+        description="0: exact search; N: search in two phases, a query's N highest-impact words "
+        "finding candidates that the whole query then scores exactly (faster on large indexes, "
+        "approximate: bench.search measures its recall)",
+    )
+    two_phase_candidates: int = Field(
+        default=200, ge=1, description="the candidates of a two-phase search (at least k)"
+    )
+
+    @property
+    def search_plan(self) -> TwoPhase | None:
+        """How the indexes are searched: exactly (None) or in two phases."""
+        if not self.two_phase_lead:
+            return None
+        return TwoPhase(self.two_phase_lead, self.two_phase_candidates)
+
     max_upload_bytes: int = Field(
         default=10 * 1024 * 1024, ge=1024, description="largest request body (uploads included)"
     )

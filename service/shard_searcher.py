@@ -12,7 +12,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
-from indexer import ImageRow, open_published
+from indexer import ImageRow, TwoPhase, open_published
 
 from .index_handle import IndexHandle, open_index
 from .metrics import Metrics
@@ -42,10 +42,15 @@ class ShardSearcher:
         return self._open[version]
 
     async def search(
-        self, version: str, target: Target, terms: dict[str, int], k: int
+        self,
+        version: str,
+        target: Target,
+        terms: dict[str, int],
+        k: int,
+        plan: TwoPhase | None = None,
     ) -> list[RankedDoc]:
         """This shard's top ``k`` of ``target`` in ``version``, with their rows."""
-        return self._handle(version).search(target, terms, k, self.metrics)
+        return self._handle(version).search(target, terms, k, self.metrics, plan)
 
     async def images(self, version: str, ids: Sequence[str]) -> list[ImageRow]:
         """Rows of the images of this shard among ``ids``, in order."""

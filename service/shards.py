@@ -15,7 +15,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from indexer import ImageRow, IndexNotFoundError, PublishedIndex, open_published, shard_of
+from indexer import (
+    ImageRow,
+    IndexNotFoundError,
+    PublishedIndex,
+    TwoPhase,
+    open_published,
+    shard_of,
+)
 
 from .index_handle import IndexOpenError
 from .metrics import Metrics
@@ -53,10 +60,17 @@ class ShardedIndex:
         self.timeout_s = timeout_s
 
     def search(
-        self, target: Target, terms: dict[str, int], k: int, metrics: Metrics
+        self,
+        target: Target,
+        terms: dict[str, int],
+        k: int,
+        metrics: Metrics,
+        plan: TwoPhase | None = None,
     ) -> list[RankedDoc]:
         with metrics.timed("shards"):
-            calls = [shard.search.remote(self.version, target, terms, k) for shard in self.shards]
+            calls = [
+                shard.search.remote(self.version, target, terms, k, plan) for shard in self.shards
+            ]
             rankings = [self._answer(number, call) for number, call in enumerate(calls)]
         return merge(rankings, k)
 

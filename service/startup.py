@@ -78,6 +78,7 @@ def open_engine(settings: Settings, metrics: Metrics, opener: Opener = open_inde
             max_queue=settings.max_queue,
             queue_deadline_s=settings.queue_deadline_s,
             boost_factor=settings.boost_factor,
+            plan=settings.search_plan,
             reload_interval_s=settings.reload_interval_s,
             heatmap_cache=settings.heatmap_cache,
             opener=opener,

@@ -10,7 +10,10 @@ from fastapi.testclient import TestClient
 
 from indexer import MetadataStore, decode_image, open_published
 from model import LexVLA
+from service import create_app
 from service.explain import dot
+
+from .conftest import index_settings
 
 
 def stored_vectors(index: Path, target: str) -> dict[str, dict[str, int]]:
@@ -185,3 +188,22 @@ def test_control_characters_inside_a_query_are_spaces(client: TestClient) -> Non
     assert spaced["query"]["text"] == "a dog on the beach"
     plain = client.get("/search", params={"q": "a dog on the beach"}).json()
     assert query_vector(spaced) == query_vector(plain)
+
+
+def test_a_two_phase_service_scores_its_candidates_exactly(
+    client: TestClient, tiny_index: Path
+) -> None:
+    q = "a dog runs on the beach"
+    exact = client.get("/search", params={"q": q, "k": 5}).json()
+    settings = index_settings(tiny_index, two_phase_lead=1, two_phase_candidates=5)
+    with TestClient(create_app(settings)) as two_phase:
+        answer = two_phase.get("/search", params={"q": q, "k": 5}).json()
+    query = query_vector(answer)
+    assert query == query_vector(exact)
+    lead = min(query, key=lambda word: (-query[word], word))  # the one word finding candidates
+    vectors = stored_vectors(tiny_index, "images")
+    assert answer["hits"]
+    for hit in answer["hits"]:
+        assert lead in vectors[hit["id"]]
+        assert hit["score"] == dot(query, vectors[hit["id"]])
+        assert sum(m["contribution"] for m in hit["matches"]) == hit["score"]
