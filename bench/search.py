@@ -167,11 +167,14 @@ def measure_size(
     return rows
 
 
-def collection_facts(real: sp.csr_matrix, queries: sp.csr_matrix) -> dict[str, Any]:
-    """What the real documents and queries look like."""
+def collection_facts(
+    real: sp.csr_matrix, queries: sp.csr_matrix, checkpoint: Path | None = None
+) -> dict[str, Any]:
+    """What the real documents and queries of ``checkpoint`` (default: the shipped
+    model) look like."""
     from model import DEFAULT_CHECKPOINT
 
-    config = json.loads((DEFAULT_CHECKPOINT / "config.json").read_text())
+    config = json.loads(((checkpoint or DEFAULT_CHECKPOINT) / "config.json").read_text())
     active = np.diff(real.indptr)
     starts, ends = queries.indptr[:-1], queries.indptr[1:]
     df = np.bincount(real.indices, minlength=real.shape[1]) / real.shape[0]
@@ -280,7 +283,11 @@ def main(argv: list[str] | None = None) -> int:
     real = real_documents(args.model, limit=args.real_docs, encode=args.encode_missing)
     queries = real_queries(args.model, n=args.queries)
     queries_folder = save_csr(queries, args.work / f"queries-{model_tag(args.model)}")
-    run.result |= {"k": args.k, "collection": collection_facts(real, queries), "rows": []}
+    run.result |= {
+        "k": args.k,
+        "collection": collection_facts(real, queries, args.model),
+        "rows": [],
+    }
     if "lucene-two-phase" in args.engines:
         run.result["two_phase"] = dict(zip(("lead", "candidates"), args.two_phase))
     json_path = args.out / f"{args.name}.json"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import scipy.sparse as sp
 from bench.corpus import CorpusStats, SyntheticSampler, collection, load_csr, save_csr
 from bench.curve import loglog_slope
 from bench.engines import LuceneEngine, LuceneTwoPhaseEngine, ScipyEngine, queries_of, top_hits
-from bench.search import engine_limit, main, recall_at_k
+from bench.search import collection_facts, engine_limit, main, recall_at_k
 from indexer.lucene import TwoPhase
 
 
@@ -162,3 +163,12 @@ def test_two_phase_engine_reads_the_lucene_index_and_scores_exactly(tmp_path: Pa
             assert len(hits) == 5 and all(truth[doc, q] == score for doc, score in hits)
     finally:
         engine.close()
+
+
+def test_collection_facts_name_the_benchmarked_model(tmp_path: Path) -> None:
+    config = {"name": "mine", "sparse": {"doc_top_k": 128, "query_top_k": 64}}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    docs = _random_collection(50)
+    facts = collection_facts(docs, _random_collection(5, seed=1), tmp_path)
+    assert facts["model"] == "mine" and facts["sparse"]["doc_top_k"] == 128
+    assert facts["real_docs"] == 50
