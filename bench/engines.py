@@ -230,7 +230,8 @@ class LuceneEngine(Engine):
 
 class LuceneIndexReader(LuceneEngine):
     """An engine that searches the ``lucene`` engine's index (built by it, or here when it
-    is missing) its own way."""
+    is missing) one query at a time with its own :meth:`options` of
+    ``ImpactSearcher.search``."""
 
     def __init__(self, folder: Path) -> None:
         super().__init__(folder.parent / LuceneEngine.name)
@@ -240,20 +241,25 @@ class LuceneIndexReader(LuceneEngine):
             return 0.0
         return super().build(docs, words, threads)
 
+    def options(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def search_group(self, group: Sequence[Any], k: int, threads: int) -> list[Hits]:
+        found = [self.searcher.search(q, k, **self.options()) for q in group]
+        return [[(int(doc), score) for doc, score in hits] for hits in found]
+
 
 class LuceneExhaustiveEngine(LuceneIndexReader):
     """Every matching document scored: what dynamic pruning saves."""
 
     name = "lucene-exhaustive"
 
-    def search_group(self, group: Sequence[Any], k: int, threads: int) -> list[Hits]:
-        found = [self.searcher.search(q, k, prune=False) for q in group]
-        return [[(int(doc), score) for doc, score in hits] for hits in found]
+    def options(self) -> dict[str, Any]:
+        return {"prune": False}
 
 
 class LuceneTwoPhaseEngine(LuceneIndexReader):
-    """Two-phase search with :attr:`plan` (``bench.search --two-phase``), one query at a
-    time."""
+    """Two-phase search with :attr:`plan` (``bench.search --two-phase``)."""
 
     name = "lucene-two-phase"
 
@@ -263,9 +269,8 @@ class LuceneTwoPhaseEngine(LuceneIndexReader):
         super().__init__(folder)
         self.plan = TwoPhase()
 
-    def search_group(self, group: Sequence[Any], k: int, threads: int) -> list[Hits]:
-        found = [self.searcher.search(q, k, plan=self.plan) for q in group]
-        return [[(int(doc), score) for doc, score in hits] for hits in found]
+    def options(self) -> dict[str, Any]:
+        return {"plan": self.plan}
 
 
 class SeismicEngine(Engine):

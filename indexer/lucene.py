@@ -317,17 +317,18 @@ class ImpactSearcher(Resource):
                 if not page or page[-1].score != boundary:
                     break
                 last = page[-1]
-        hits = sorted(self._ids(docs), key=lambda hit: (-hit[1], hit[0]))
-        return hits[:k]
+        return self._best(docs, k)
+
+    def _best(self, docs: list[Any], k: int) -> list[Hit]:
+        """The ``k`` best of ``docs`` (Lucene's hits) as ``(doc_id, score)``, ties by id."""
+        return sorted(self._ids(docs), key=lambda hit: (-hit[1], hit[0]))[:k]
 
     def _two_phase(self, terms: dict[str, int], k: int, plan: TwoPhase) -> list[Hit]:
         """The top ``k`` of ``plan``'s candidates (``k`` at least) by their exact scores,
         ties by id (lock held)."""
         ordered = sorted(terms.items(), key=lambda item: (-item[1], item[0]))
-        lead, rest = (
-            self._query(dict(ordered[: plan.lead])),
-            self._query(dict(ordered[plan.lead :])),
-        )
+        lead = self._query(dict(ordered[: plan.lead]))
+        rest = self._query(dict(ordered[plan.lead :]))
         candidates = max(plan.candidates, k)
         rescore = _java("org.apache.lucene.search.QueryRescorer").rescore
 
@@ -339,7 +340,7 @@ class ImpactSearcher(Resource):
         if len(docs) > k and docs[k].score == docs[k - 1].score:  # a tie across the k-th place
             boundary = docs[k - 1].score
             docs = [d for d in top(candidates) if d.score >= boundary]
-        return sorted(self._ids(docs), key=lambda hit: (-hit[1], hit[0]))[:k]
+        return self._best(docs, k)
 
     def search(
         self,

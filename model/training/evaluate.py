@@ -34,8 +34,8 @@ def encode_images(
     """Word weights of cached image features ``(images, patches, dim)``, averaged with the
     mirrored ones ``flipped`` for a model that averages mirror images.  # (images, vocab)"""
     device = model.codebook.device
-    mirror = model.config.vision.average_mirror
-    if mirror and flipped is None:
+    mirrored = flipped if model.config.vision.average_mirror else None
+    if model.config.vision.average_mirror and mirrored is None:
         raise ValueError("this model averages mirror images: give the mirrored features")
 
     def weights(features: torch.Tensor, start: int) -> torch.Tensor:
@@ -44,8 +44,8 @@ def encode_images(
     parts = []
     for i in range(0, len(images), batch):
         w = weights(images, i)
-        if mirror and flipped is not None:
-            w = model.mirror_mean(w, weights(flipped, i))
+        if mirrored is not None:
+            w = model.mirror_mean(w, weights(mirrored, i))
         parts.append(w.cpu())
     return torch.cat(parts)
 
