@@ -40,10 +40,23 @@ class DenseBaseline(nn.Module):
         return img @ txt.T
 
     @torch.no_grad()
-    def encode(self, split: SplitFeatures) -> tuple[torch.Tensor, torch.Tensor]:
-        """Dense vectors of every image and caption of a split."""
+    def encode(
+        self, split: SplitFeatures, average_mirror: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Dense vectors of every image and caption of a split; with ``average_mirror``
+        an image's is the mean of its own and its mirror image's unit vectors (the
+        test-time averaging a lexical model with ``vision.average_mirror`` gets)."""
         self.eval()
-        return self.image(split.images.float().mean(dim=1)), self.text(split.captions)
+
+        def unit(images: torch.Tensor) -> torch.Tensor:
+            return nn.functional.normalize(self.image(images.float().mean(dim=1)), dim=-1)
+
+        images = unit(split.images)
+        if average_mirror:
+            if split.flipped is None:
+                raise ValueError("averaging mirror images needs the split's mirrored features")
+            images = (images + unit(split.flipped)) / 2
+        return images, self.text(split.captions)
 
 
 def train_dense_baseline(

@@ -169,13 +169,15 @@ def evaluate(
     model: LexVLA, data: Path, split: str, cache: Path, baseline: bool = True, seed: int = 0
 ) -> Evaluation:
     """Lexical recall of ``model`` on ``split`` and, with ``baseline``, the dense baseline
-    trained on the same cached features of the train split."""
+    trained on the same cached features of the train split (its image vectors averaged
+    with the mirror images' too when the model averages them)."""
     features = load_split_features(model, data, split, cache)
     evaluation = lexical_evaluation(model, encode_split(model, features), features.words)
     if baseline:
         train = load_split_features(model, data, "train", cache, flipped=True)
         dense = train_dense_baseline(train, seed=seed)
-        evaluation.reports["dense baseline"] = dense_report(*dense.encode(features))
+        mirror = model.config.vision.average_mirror
+        evaluation.reports["dense baseline"] = dense_report(*dense.encode(features, mirror))
     return evaluation
 
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import ImageOps
 
 from model import LexVLA, sentence
 from model.samples import sample_photos
@@ -47,6 +48,15 @@ def test_a_cat_caption_ranks_chelsea_first_among_the_sample_photos(default_model
     )[0]
     ranking = [list(photos)[i] for i in scores.argsort(descending=True)]
     assert ranking[0] == "chelsea", ranking
+
+
+def test_a_photo_and_its_mirror_image_get_the_same_words(default_model: LexVLA) -> None:
+    assert default_model.config.vision.average_mirror  # the shipped setting
+    photo = sample_photos()["chelsea"]
+    weights = default_model.encode_images([photo, ImageOps.mirror(photo)]).word_weights
+    own, mirrored = weights
+    assert float((own - mirrored).abs().max()) <= 0.01 * float(own.max())
+    assert set(own.topk(20).indices.tolist()) == set(mirrored.topk(20).indices.tolist())
 
 
 def test_plain_queries_find_the_sample_photos_they_name(default_model: LexVLA) -> None:

@@ -149,6 +149,20 @@ def test_dense_baseline_learns_the_toy_pairs() -> None:
     assert dense_report(images, captions).i2t[1] > 50
 
 
+def test_the_dense_baseline_averages_mirror_images_when_asked() -> None:
+    model = load_encoder("tiny-lite0")
+    baseline = train_dense_baseline(toy_split(model, 64, 0), epochs=2, batch_size=16, width=64)
+    split = toy_split(model, 8, 1)
+    with pytest.raises(ValueError, match="mirrored features"):
+        baseline.encode(split, average_mirror=True)
+    other = toy_split(model, 8, 2).images  # stands in for the mirrored features
+    plain = baseline.encode(split)[0]
+    averaged = baseline.encode(replace(split, flipped=other), True)[0]
+    alone = baseline.encode(replace(split, images=other))[0]
+    assert torch.allclose(averaged, (plain + alone) / 2, atol=1e-5)
+    assert not torch.allclose(averaged, plain, atol=1e-3)
+
+
 def test_distillation_needs_a_teacher_and_is_recorded(tmp_path: Path) -> None:
     model = load_encoder("tiny-lite0")
     train, dev = toy_split(model, 64, 0), toy_split(model, 32, 1)
