@@ -47,7 +47,13 @@ class JobOptions:
         "add default: the model the index was built with)",
     )
     device: str = _option("auto", ENCODE, "auto (a GPU if there is one), cpu, cuda or cuda:N")
-    batch_size: int = _option(32, ENCODE, "images per encoder batch", minimum=1)
+    batch_size: int = _option(
+        8,
+        ENCODE,
+        "pictures per encoder batch (with mirror averaging an image and its mirror count "
+        "as two; 8 is fastest on a CPU, a GPU wants more)",
+        minimum=1,
+    )
     caption_batch_size: int = _option(64, ENCODE, "captions per encoder batch", minimum=1)
     workers: int = _option(
         default_workers,

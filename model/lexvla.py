@@ -324,19 +324,26 @@ class LexVLA(nn.Module):
         self,
         images: Sequence[Image.Image],
         with_patches: bool = False,
-        batch_size: int = 32,
+        batch_size: int = 8,
         image_size: int | None = None,
         patch_window: int = 1,
     ) -> LexicalOutput:
-        """Images -> ``(batch, vocab)`` word weights (+ per-patch weights and grid)."""
+        """Images -> ``(batch, vocab)`` word weights (+ per-patch weights and grid).
+
+        ``batch_size`` is the pictures per backbone pass: with ``vision.average_mirror``
+        a pass holds half as many images and their mirror images."""
+        mirror = self.config.vision.average_mirror
+        step = max(1, batch_size // 2) if mirror else batch_size
         weights, patches = [], []
-        for start in range(0, len(images), batch_size):
-            pixels = self.image.pixels(images[start : start + batch_size], image_size)
-            features = self.image.patch_features(pixels)
-            w, p = self.image_weights(features, with_patches, patch_window)
-            if self.config.vision.average_mirror:
-                mirrored = self.image_weights(self.image.patch_features(pixels.flip(-1)))[0]
-                w = self.mirror_mean(w, mirrored)
+        for start in range(0, len(images), step):
+            pixels = self.image.pixels(images[start : start + step], image_size)
+            n = len(pixels)
+            features = self.image.patch_features(
+                torch.cat([pixels, pixels.flip(-1)]) if mirror else pixels
+            )
+            w, p = self.image_weights(features[:n], with_patches, patch_window)
+            if mirror:
+                w = self.mirror_mean(w, self.image_weights(features[n:])[0])
             weights.append(w)
             if p is not None:
                 patches.append(p)

@@ -209,6 +209,9 @@ def test_averaging_mirror_images_gives_a_photo_and_its_mirror_image_one_vector(
     averaging.config = replace(averaging.config, vision=vision)
     both = averaging.encode_images(pair).word_weights
     assert torch.allclose(both[0], both[1], atol=1e-5)
+    for pictures_per_pass in (1, 2, 3):  # a pass holds images and their mirror images
+        again = averaging.encode_images(pair, batch_size=pictures_per_pass).word_weights
+        assert torch.allclose(again, both, atol=1e-5)
     assert torch.allclose(both[0], torch.nn.functional.normalize(plain.sum(0), dim=-1), atol=1e-5)
     assert averaging.fingerprint() != tiny_dinov2.fingerprint()
     features = averaging.image.patch_features(averaging.image.pixels(pair))
