@@ -122,7 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--workers", type=int, default=default_workers(), help="decoding processes")
     parser.add_argument("--threads", type=int, default=None, help="CPU encoder threads")
-    parser.add_argument("--batch-size", type=int, default=32, help="images per encoder batch")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=indexer.JobOptions.batch_size,
+        help="pictures per encoder batch",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)

@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from indexer.options import JobOptions
+
 from .common import CACHE, FLICKR8K, REPO, RESULTS, Run, table
 
 log = logging.getLogger("bench.ray_encode")
@@ -105,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         "--sizes", type=int, nargs=2, default=[500, 1000], help="Flickr8k dev images per job"
     )
     parser.add_argument("--shard-size", type=int, default=125)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=JobOptions.batch_size)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--configs", nargs="+", choices=sorted(CONFIGS), default=list(CONFIGS))
     parser.add_argument("--object-store-mb", type=int, default=1500, help="the model is 680 MB")
