@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -48,11 +48,17 @@ from .vocabulary import Vocabulary, build_vocabulary, read_wordlist
 
 @dataclass
 class LexicalOutput:
-    """Word weights of a batch; per-patch weights and their grid for images on request."""
+    """Word weights of a batch."""
 
     word_weights: torch.Tensor  # (batch, vocab), non-negative
-    patch_word_weights: torch.Tensor | None = None  # (batch, patches, vocab)
-    grid: tuple[int, int] | None = None  # (rows, cols) of the patch grid
+
+
+@dataclass
+class PatchOutput:
+    """Per-patch word weights of a batch of images and their patch grid."""
+
+    patch_word_weights: torch.Tensor  # (batch, patches, vocab), non-negative
+    grid: tuple[int, int]  # (rows, cols)
 
 
 class LexVLA(nn.Module):
@@ -174,23 +180,18 @@ class LexVLA(nn.Module):
         """
         return self.finish(activate(self.text.logits(stacked, self.codebook)))
 
-    def image_weights(
-        self, features: torch.Tensor, with_patches: bool = False, patch_window: int = 1
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Image word weights from patch features, and per-patch weights on request.
+    def image_weights(self, features: torch.Tensor) -> torch.Tensor:
+        """Image word weights from patch features (with a class prior, the ImageNet
+        classifier's words added, ``model.class_words``).  # (batch, vocab)"""
+        return self.image_words(self.image_logits(features), features)
 
-        With a class prior (``config.class_prior > 0``) both also get the ImageNet
-        classifier's words (``model.class_words``). Per-patch weights are unnormalised:
-        they say how strongly each patch (the mean of its ``patch_window`` neighbourhood)
-        activates each word, which is what heatmaps and PatchDis read.
-        """
-        weights = self.image_words(self.image_logits(features), features)
-        patches = None
-        if with_patches:
-            local = smooth_patches(features, patch_window)
-            own = activate(self.image.patch_logits(local, self.codebook))
-            patches = self.add_class_prior(own, local.unsqueeze(-2))
-        return weights, patches
+    def patch_weights(self, features: torch.Tensor, patch_window: int = 1) -> torch.Tensor:
+        """Unnormalised per-patch word weights: how strongly each patch (the mean of its
+        ``patch_window`` neighbourhood) activates each word, the class prior included;
+        what heatmaps and PatchDis read.  # (batch, patches, vocab)"""
+        local = smooth_patches(features, patch_window)
+        own = activate(self.image.patch_logits(local, self.codebook))
+        return self.add_class_prior(own, local.unsqueeze(-2))
 
     def mirror_mean(self, weights: torch.Tensor, mirrored: torch.Tensor) -> torch.Tensor:
         """An image's words averaged with its mirror image's (``vision.average_mirror``).
@@ -321,38 +322,42 @@ class LexVLA(nn.Module):
 
     @torch.inference_mode()
     def encode_images(
-        self,
-        images: Sequence[Image.Image],
-        with_patches: bool = False,
-        batch_size: int = 8,
-        image_size: int | None = None,
-        patch_window: int = 1,
+        self, images: Sequence[Image.Image], batch_size: int = 8, image_size: int | None = None
     ) -> LexicalOutput:
-        """Images -> ``(batch, vocab)`` word weights (+ per-patch weights and grid).
+        """Images -> ``(batch, vocab)`` word weights.
 
         ``batch_size`` is the pictures per backbone pass: with ``vision.average_mirror``
         a pass holds half as many images and their mirror images."""
         mirror = self.config.vision.average_mirror
         step = max(1, batch_size // 2) if mirror else batch_size
-        weights, patches = [], []
-        for start in range(0, len(images), step):
-            pixels = self.image.pixels(images[start : start + step], image_size)
+        weights = []
+        for pixels in self._pixel_batches(images, step, image_size):
             n = len(pixels)
-            features = self.image.patch_features(
-                torch.cat([pixels, pixels.flip(-1)]) if mirror else pixels
+            w = self.image_weights(
+                self.image.patch_features(torch.cat([pixels, pixels.flip(-1)]) if mirror else pixels)
             )
-            w, p = self.image_weights(features[:n], with_patches, patch_window)
-            if mirror:
-                w = self.mirror_mean(w, self.image_weights(features[n:])[0])
-            weights.append(w)
-            if p is not None:
-                patches.append(p)
-        grid = None
-        if with_patches:
-            side = round(patches[0].shape[1] ** 0.5)
-            grid = (side, side)
-        return LexicalOutput(
-            word_weights=torch.cat(weights),
-            patch_word_weights=torch.cat(patches) if with_patches else None,
-            grid=grid,
-        )
+            weights.append(self.mirror_mean(w[:n], w[n:]) if mirror else w)
+        return LexicalOutput(word_weights=torch.cat(weights))
+
+    @torch.inference_mode()
+    def encode_patches(
+        self,
+        images: Sequence[Image.Image],
+        batch_size: int = 8,
+        image_size: int | None = None,
+        patch_window: int = 1,
+    ) -> PatchOutput:
+        """Images -> per-patch word weights (:meth:`patch_weights`) and their grid; the
+        images as given, never mirrored."""
+        patches = [
+            self.patch_weights(self.image.patch_features(pixels), patch_window)
+            for pixels in self._pixel_batches(images, batch_size, image_size)
+        ]
+        side = round(patches[0].shape[1] ** 0.5)
+        return PatchOutput(patch_word_weights=torch.cat(patches), grid=(side, side))
+
+    def _pixel_batches(
+        self, images: Sequence[Image.Image], size: int, image_size: int | None
+    ) -> Iterator[torch.Tensor]:
+        for start in range(0, len(images), size):
+            yield self.image.pixels(images[start : start + size], image_size)

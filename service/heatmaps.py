@@ -49,8 +49,7 @@ class Heatmaps:
         file = read_indexed(rows[0])
         with self.metrics.timed("encode_patches"):
             picture = self.decoder.indexed(file, int(self.model.image.image_size))
-            encoded = self.model.encode_images([picture], with_patches=True)
-        assert encoded.patch_word_weights is not None and encoded.grid is not None
+            encoded = self.model.encode_patches([picture])
         return PatchWeights(encoded.patch_word_weights[0].half(), encoded.grid)
 
     def clear(self) -> None:

@@ -39,7 +39,7 @@ def encode_images(
         raise ValueError("this model averages mirror images: give the mirrored features")
 
     def weights(features: torch.Tensor, start: int) -> torch.Tensor:
-        return model.image_weights(features[start : start + batch].to(device).float())[0]
+        return model.image_weights(features[start : start + batch].to(device).float())
 
     parts = []
     for i in range(0, len(images), batch):

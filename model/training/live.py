@@ -45,7 +45,7 @@ class LiveLexVLA(nn.Module):
         self, pixels: torch.Tensor, captions: list[str]
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Word weights of the images and captions.  # (batch, vocab) each"""
-        image_w, _ = self.model.image_weights(self.image_features(pixels))
+        image_w = self.model.image_weights(self.image_features(pixels))
         return image_w, self.model.text_weights(self.text_features(captions))
 
 

@@ -178,10 +178,7 @@ def run_patchdis(
     predictions, centred, random_predictions = [], [], []
     for n, mosaic in enumerate(mosaics):
         image = tile(mosaic.photos, side)
-        out = model.encode_images(
-            [image], with_patches=True, image_size=2 * side, patch_window=window
-        )
-        assert out.patch_word_weights is not None
+        out = model.encode_patches([image], image_size=2 * side, patch_window=window)
         word_ids = [index[w] for w in mosaic.words]
         predictions.append(assign_patches(out.patch_word_weights[0], word_ids))
         centred.append(assign_patches(out.patch_word_weights[0], word_ids, centred=True))

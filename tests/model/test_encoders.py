@@ -81,15 +81,13 @@ def test_image_side_patches_pool_into_the_image_vector(
     fixture: str, request: pytest.FixtureRequest
 ) -> None:
     model: LexVLA = request.getfixturevalue(fixture)
-    out = model.encode_images([photo(0), photo(1, (40, 120))], with_patches=True)
-    assert out.patch_word_weights is not None and out.grid is not None
+    images = [photo(0), photo(1, (40, 120))]
+    out = model.encode_patches(images, batch_size=1)
     rows, cols = out.grid
     assert out.patch_word_weights.shape == (2, rows * cols, len(model.vocab))
     # max pooling (the tiny configs): the image vector is the normalised max over patches
     pooled = torch.nn.functional.normalize(out.patch_word_weights.amax(dim=1), dim=-1)
-    assert torch.allclose(out.word_weights, pooled, atol=1e-6)
-    plain = model.encode_images([photo(0), photo(1, (40, 120))]).word_weights
-    assert torch.allclose(plain, out.word_weights, atol=1e-6)
+    assert torch.allclose(model.encode_images(images).word_weights, pooled, atol=1e-6)
 
 
 def test_patch_window_averages_each_patch_with_its_neighbours() -> None:
@@ -118,8 +116,8 @@ def test_poolings_on_hand_checkable_patches(tiny_lite0: LexVLA) -> None:
 
 
 def test_larger_inputs_give_finer_grids(tiny_lite0: LexVLA) -> None:
-    assert tiny_lite0.encode_images([photo(0)], with_patches=True).grid == (2, 2)
-    assert tiny_lite0.encode_images([photo(0)], with_patches=True, image_size=128).grid == (4, 4)
+    assert tiny_lite0.encode_patches([photo(0)]).grid == (2, 2)
+    assert tiny_lite0.encode_patches([photo(0)], image_size=128).grid == (4, 4)
 
 
 def test_feature_caches_are_named_by_the_frozen_parts(tmp_path: Path) -> None:
@@ -214,6 +212,9 @@ def test_averaging_mirror_images_gives_a_photo_and_its_mirror_image_one_vector(
         assert torch.allclose(again, both, atol=1e-5)
     assert torch.allclose(both[0], torch.nn.functional.normalize(plain.sum(0), dim=-1), atol=1e-5)
     assert averaging.fingerprint() != tiny_dinov2.fingerprint()
+    patches = averaging.encode_patches(pair).patch_word_weights  # heatmaps: as given
+    assert torch.allclose(patches, tiny_dinov2.encode_patches(pair).patch_word_weights)
+    assert not torch.allclose(patches[0], patches[1], atol=1e-3)
     features = averaging.image.patch_features(averaging.image.pixels(pair))
     with pytest.raises(ValueError, match="mirrored features"):
         encode_images(averaging, features)

@@ -41,8 +41,7 @@ def test_heatmap_is_the_models_patch_weights_of_the_word(
     assert response.status_code == 200
     heatmap = response.json()
     picture = decode_image(photos / "images" / "chelsea.jpg", int(tiny_lite0.image.image_size))
-    encoded = tiny_lite0.encode_images([picture.image], with_patches=True)
-    assert encoded.grid is not None and encoded.patch_word_weights is not None
+    encoded = tiny_lite0.encode_patches([picture.image])
     rows, cols = encoded.grid
     assert (heatmap["image_id"], heatmap["word"]) == ("chelsea.jpg", "cat")
     assert (heatmap["rows"], heatmap["cols"]) == (rows, cols)
