@@ -333,9 +333,8 @@ class LexVLA(nn.Module):
         weights = []
         for pixels in self._pixel_batches(images, step, image_size):
             n = len(pixels)
-            w = self.image_weights(
-                self.image.patch_features(torch.cat([pixels, pixels.flip(-1)]) if mirror else pixels)
-            )
+            both = torch.cat([pixels, pixels.flip(-1)]) if mirror else pixels
+            w = self.image_weights(self.image.patch_features(both))
             weights.append(self.mirror_mean(w[:n], w[n:]) if mirror else w)
         return LexicalOutput(word_weights=torch.cat(weights))
 
