@@ -73,14 +73,14 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:
             parser.error(str(exc))
     else:
-        image = load_image(args.path)
-        weights = model.encode_images([image]).word_weights[0]
+        picture = load_image(args.path)
+        weights = model.encode_images([picture]).word_weights[0]
     active = int((weights > 0).sum())
     print(f"{active} active words; top {args.top}:")
     for word, weight in top_words(weights, words, args.top):
         print(f"  {word:<16} {weight:.3f}")
     if args.command == "encode-image" and args.patches:
-        out = model.encode_patches([image])
+        out = model.encode_patches([picture])
         rows, cols = out.grid
         best = out.patch_word_weights[0].argmax(dim=-1).view(rows, cols)
         print(f"top word per patch ({rows}x{cols}):")
