@@ -45,6 +45,8 @@ from .sparse import activate, quantize, sparsify, to_term_dict
 from .text_encoder import TextEncoder
 from .vocabulary import Vocabulary, build_vocabulary, read_wordlist
 
+IMAGE_PASS = 8  # pictures per backbone pass: fastest on a CPU; a GPU wants more
+
 
 @dataclass
 class LexicalOutput:
@@ -322,7 +324,10 @@ class LexVLA(nn.Module):
 
     @torch.inference_mode()
     def encode_images(
-        self, images: Sequence[Image.Image], batch_size: int = 8, image_size: int | None = None
+        self,
+        images: Sequence[Image.Image],
+        batch_size: int = IMAGE_PASS,
+        image_size: int | None = None,
     ) -> LexicalOutput:
         """Images -> ``(batch, vocab)`` word weights.
 
@@ -342,7 +347,7 @@ class LexVLA(nn.Module):
     def encode_patches(
         self,
         images: Sequence[Image.Image],
-        batch_size: int = 8,
+        batch_size: int = IMAGE_PASS,
         image_size: int | None = None,
         patch_window: int = 1,
     ) -> PatchOutput:
